@@ -1,0 +1,123 @@
+"""Configuration: a TOML file, then environment variables, then command-line options.
+
+The file is found at --config, else $DTA_CONFIG, else <data dir>/dta.toml if it exists. Unknown
+sections or keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from dta.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path("~/.local/share/dta").expanduser()
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "dta/v1"
+    client_id: str = "dta-gateway"
+    keepalive: int = 30
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    # Device hellos larger than this are dropped before parsing (the frame module has its own limit).
+    max_frame: int = 512
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = DEFAULT_DATA_DIR
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "dta.sqlite3"
+
+
+# Environment variable -> (section, key). Section None means a top-level key.
+ENV_VARS = {
+    "DTA_DATA_DIR": (None, "data_dir"),
+    "DTA_MQTT_HOST": ("mqtt", "host"),
+    "DTA_MQTT_PORT": ("mqtt", "port"),
+}
+
+
+def _coerce(cls, key: str, value, where: str):
+    types = {f.name: f.type for f in fields(cls)}
+    if key not in types:
+        raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(types))})")
+    want = types[key]
+    if want in ("int", int):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}.{key}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}.{key}: expected an integer, got {value!r}") from None
+    if want in ("Path", Path):
+        return Path(str(value)).expanduser()
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key}: expected a string, got {value!r}")
+    return value
+
+
+def _section(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table")
+    return cls(**{k: _coerce(cls, k, v, where) for k, v in data.items()})
+
+
+SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig}
+
+
+def from_dict(data: dict, where: str = "config") -> Config:
+    top = {}
+    for key, value in data.items():
+        if key in SECTIONS:
+            top[key] = _section(SECTIONS[key], value, f"{where}[{key}]")
+        else:
+            top[key] = _coerce(Config, key, value, where)
+    return Config(**top)
+
+
+def load(path: str | os.PathLike | None = None, env: dict | None = None) -> Config:
+    env = os.environ if env is None else env
+    data: dict = {}
+    where = "defaults"
+    candidate = path or env.get("DTA_CONFIG")
+    if not candidate:
+        data_dir = Path(env.get("DTA_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
+        default = data_dir / "dta.toml"
+        candidate = default if default.exists() else None
+    if candidate:
+        where = str(candidate)
+        try:
+            with open(candidate, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {candidate}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
+    cfg = from_dict(data, where)
+    return apply_env(cfg, env)
+
+
+def apply_env(cfg: Config, env) -> Config:
+    for var, (section, key) in ENV_VARS.items():
+        if var not in env:
+            continue
+        if section is None:
+            cfg = replace(cfg, **{key: _coerce(Config, key, env[var], var)})
+        else:
+            sub = getattr(cfg, section)
+            sub = replace(sub, **{key: _coerce(type(sub), key, env[var], var)})
+            cfg = replace(cfg, **{section: sub})
+    return cfg
