@@ -1,0 +1,1 @@
+"""Device firmware bundles and flashing."""

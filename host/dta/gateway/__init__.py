@@ -1,0 +1,1 @@
+"""The gateway: receives device frames over MQTT or serial, verifies them, registers devices."""

@@ -1,0 +1,6 @@
+"""Shared pytest set-up. Fixtures live in tests/fixtures/<area>.py, one module per area,
+registered here so every test directory sees them."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+]
