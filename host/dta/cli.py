@@ -3,28 +3,14 @@ this file only assembles them and loads the configuration."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from dta import __version__, config as config_mod
+from dta.clictx import Ctx, emit_json, pass_ctx  # noqa: F401 (re-exported for commands)
 from dta.errors import DtaError
-
-
-class Ctx:
-    """What every command receives: the loaded configuration."""
-
-    def __init__(self, cfg: config_mod.Config):
-        self.cfg = cfg
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
-
-
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,7 +36,7 @@ def _register() -> None:
     # One line per feature package; each module exposes a click command or group named `cli`.
     from dta.gateway.cli import cli as gateway_cli, devices_cli
     from dta.firmware.cli import cli as firmware_cli
-    from dta.demo import cli as demo_cli
+    from dta.demo.cli import cli as demo_cli
 
     for cmd in (gateway_cli, devices_cli, firmware_cli, demo_cli):
         main.add_command(cmd)

@@ -1,0 +1,1 @@
+"""The main job: a whole D-TA fleet on one machine, on embedded defaults."""

@@ -1,0 +1,133 @@
+"""The gateway service: subscribes to device hellos over MQTT, verifies, registers.
+
+Every frame ends in exactly one event: `registered` (first hello of a key), `hello` (a known
+device, higher boot counter) or `rejected` (with a reason code and a detail). Rejected frames
+change nothing but the per-reason counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+
+from dta.config import Config
+from dta.errors import DecodeError, ServiceError, VerifyError
+from dta.gateway.registry import Registry
+from dtacore import backend, wire
+
+log = logging.getLogger("dta.gateway")
+
+CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str           # registered | hello | rejected
+    key_id: str | None
+    reason: str | None = None
+    detail: str | None = None
+    board: str | None = None
+    firmware: str | None = None
+    boot: int | None = None
+
+
+class Gateway:
+    def __init__(self, cfg: Config, registry: Registry | None = None):
+        self.cfg = cfg
+        self.registry = registry or Registry(cfg.db_path)
+        self.listeners: list[Callable[[Event], None]] = []
+        self._client: mqtt.Client | None = None
+        self._subscribed = threading.Event()
+
+    # --- frame handling (transport-independent) -------------------------------------------
+
+    def handle_hello(self, topic: str, payload: bytes) -> Event:
+        prefix = self.cfg.mqtt.topic_prefix
+        topic_kid = topic[len(prefix) + len("/hello/"):] if topic.startswith(prefix + "/hello/") else ""
+        if len(payload) > min(self.cfg.gateway.max_frame, wire.MAX_FRAME):
+            return self._reject(topic_kid, "oversized", f"{len(payload)} bytes")
+        try:
+            hello = wire.verify_hello(wire.decode_hello(payload), backend.verify)
+        except DecodeError as exc:
+            return self._reject(topic_kid, "malformed", str(exc))
+        except VerifyError as exc:
+            return self._reject(topic_kid, "bad-signature", str(exc))
+        kid = hello.key_id.hex()
+        if topic_kid != kid:
+            return self._reject(topic_kid, "topic-mismatch", f"topic names {topic_kid!r}, frame {kid}")
+        before = self.registry.get(kid)
+        dev, refusal = self.registry.record_hello(kid, hello.pubkey, hello.board,
+                                                  hello.firmware, hello.boot)
+        if refusal:
+            return self._reject(kid, *refusal)
+        kind = "hello" if before else "registered"
+        return self._emit(Event(kind, kid, board=dev.board, firmware=dev.firmware, boot=dev.boot))
+
+    def _reject(self, kid: str, reason: str, detail: str) -> Event:
+        self.registry.count_rejection(reason)
+        log.warning("rejected frame from %s: %s (%s)", kid or "?", reason, detail)
+        return self._emit(Event("rejected", kid or None, reason=reason, detail=detail))
+
+    def _emit(self, event: Event) -> Event:
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    # --- MQTT -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect and subscribe; returns once the broker has acknowledged the subscription."""
+        m = self.cfg.mqtt
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
+                             clean_session=False)
+        client.on_connect = self._on_connect
+        client.on_subscribe = lambda *a: self._subscribed.set()
+        client.on_message = self._on_message
+        self._client = client
+        try:
+            client.connect(m.host, m.port, keepalive=m.keepalive)
+        except OSError as exc:
+            raise ServiceError(f"cannot reach MQTT broker {m.host}:{m.port}: {exc}") from None
+        client.loop_start()
+        if not self._subscribed.wait(CONNECT_TIMEOUT):
+            self.stop()
+            raise ServiceError(f"MQTT broker {m.host}:{m.port} did not acknowledge the subscription")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused connection: %s", reason_code)
+            return
+        client.subscribe(f"{self.cfg.mqtt.topic_prefix}/hello/+", qos=1)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            self.handle_hello(msg.topic, bytes(msg.payload))
+        except Exception:  # one bad frame must not stop the gateway's network loop
+            log.exception("internal error handling a frame on %s", msg.topic)
+
+    def stop(self) -> None:
+        if self._client:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+
+class EventLog:
+    """Collects gateway events; lets a caller wait until a condition over them holds."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[Event]], bool], timeout: float = 30) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.events), timeout)
