@@ -1,0 +1,86 @@
+# ECDSA over secp256k1 with SHA-256 digests: RFC 6979 nonces (with extra entropy, RFC 6979 3.6),
+# low-S compact signatures (r || s, 64 bytes) and strict DER.
+
+from dtacore import secp256k1 as ec
+from dtacore.der import sig_from_der, sig_to_der  # noqa: F401 (re-exported)
+from dtacore.errors import DecodeError
+from dtacore.hmac import hmac_sha256
+
+N = ec.N
+HALF_N = N >> 1
+EXTRA_LEN = 32  # extra entropy is 32 bytes, as libsecp256k1's ndata (so both backends agree)
+
+
+def _check_digest(digest):
+    if len(digest) != 32:
+        raise ValueError("digest must be 32 bytes")
+
+
+def nonces(secret, digest, extra=None):
+    # RFC 6979 3.2 HMAC-DRBG with SHA-256 (qlen == hlen == 256): yields candidate k values.
+    h1 = (int.from_bytes(digest, "big") % N).to_bytes(32, "big")
+    seed = bytes(secret) + h1 + (bytes(extra) if extra else b"")
+    v = b"\x01" * 32
+    k = hmac_sha256(b"\x00" * 32, v + b"\x00" + seed)
+    v = hmac_sha256(k, v)
+    k = hmac_sha256(k, v + b"\x01" + seed)
+    v = hmac_sha256(k, v)
+    while True:
+        v = hmac_sha256(k, v)
+        c = int.from_bytes(v, "big")
+        if 0 < c < N:
+            yield c
+        k = hmac_sha256(k, v + b"\x00")
+        v = hmac_sha256(k, v)
+
+
+def sign(secret, digest, extra=None):
+    if not ec.valid_secret(secret):
+        raise ValueError("secret out of range")
+    _check_digest(digest)
+    if extra is not None and len(extra) != EXTRA_LEN:
+        raise ValueError("extra entropy must be 32 bytes")
+    d = int.from_bytes(secret, "big")
+    z = int.from_bytes(digest, "big")
+    for k in nonces(secret, digest, extra):
+        x = ec.mul_g(k)[0]
+        r = x % N
+        if r == 0:
+            continue
+        s = ec.inv(k, N) * (z + r * d) % N
+        if s == 0:
+            continue
+        if s > HALF_N:
+            s = N - s
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def verify(pubkey, digest, sig, allow_high_s=False):
+    # True for a valid 64-byte compact signature; high-S is rejected unless allow_high_s.
+    if len(sig) != 64 or len(digest) != 32:
+        return False
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:], "big")
+    if not (0 < r < N and 0 < s < N):
+        return False
+    if s > HALF_N and not allow_high_s:
+        return False
+    try:
+        q = ec.decode_point(pubkey)
+    except DecodeError:
+        return False
+    z = int.from_bytes(digest, "big")
+    w = ec.inv(s, N)
+    pt = ec.mul2_g(z * w % N, r * w % N, q)
+    if pt is None:
+        return False
+    return pt[0] % N == r
+
+
+def verify_der(pubkey, digest, der, allow_high_s=False):
+    # Strict DER parse then verify; non-canonical DER is simply invalid.
+    try:
+        sig = sig_from_der(der)
+    except DecodeError:
+        return False
+    return verify(pubkey, digest, sig, allow_high_s)
