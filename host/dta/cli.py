@@ -37,8 +37,9 @@ def _register() -> None:
     from dta.gateway.cli import cli as gateway_cli, devices_cli
     from dta.firmware.cli import cli as firmware_cli
     from dta.demo.cli import cli as demo_cli
+    from dta.authority.cli import cli as authority_cli
 
-    for cmd in (gateway_cli, devices_cli, firmware_cli, demo_cli):
+    for cmd in (authority_cli, gateway_cli, devices_cli, firmware_cli, demo_cli):
         main.add_command(cmd)
 
 

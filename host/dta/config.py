@@ -32,10 +32,29 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
+class ChainConfig:
+    # Bitcoin network the D-TA anchors on; always explicit, never a process-wide switch.
+    network: str = "regtest"
+    # Bitcoin Core JSON-RPC URL, e.g. http://user:pass@127.0.0.1:8332/ . Empty: roots stay pending.
+    rpc_url: str = ""
+    # Bitcoin Core's .cookie file, used when the URL carries no password.
+    rpc_cookie: str = ""
+    # Confirmations before an anchor is final; 0 = the network's default (6 on mainnet).
+    confirmations: int = 0
+    # Fee rate bounds in sat per 1000 vbytes around the node's estimate.
+    fee_floor: int = 1000
+    fee_max: int = 100000
+    fee_target_blocks: int = 6
+    # Replace (BIP 125) an anchor still unconfirmed after this many blocks.
+    bump_after: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = DEFAULT_DATA_DIR
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    chain: ChainConfig = field(default_factory=ChainConfig)
 
     @property
     def db_path(self) -> Path:
@@ -47,6 +66,8 @@ ENV_VARS = {
     "DTA_DATA_DIR": (None, "data_dir"),
     "DTA_MQTT_HOST": ("mqtt", "host"),
     "DTA_MQTT_PORT": ("mqtt", "port"),
+    "DTA_BITCOIN_RPC": ("chain", "rpc_url"),
+    "DTA_BITCOIN_NETWORK": ("chain", "network"),
 }
 
 
@@ -75,7 +96,7 @@ def _section(cls, data: dict, where: str):
     return cls(**{k: _coerce(cls, k, v, where) for k, v in data.items()})
 
 
-SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig}
+SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig}
 
 
 def from_dict(data: dict, where: str = "config") -> Config:

@@ -1,0 +1,1 @@
+"""Bitcoin anchoring: JSON-RPC client, anchoring transactions, the anchorer, receipts."""
