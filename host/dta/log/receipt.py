@@ -1,0 +1,72 @@
+"""Receipts: an entry, its inclusion proof and the signed checkpoint the proof is against.
+
+JSON, one object (docs/log.md has an example)::
+
+    {"format": "dta-log-receipt/1",
+     "entry": "<hex of the canonical entry encoding>",
+     "proof": "<hex of the binary inclusion proof, dtacore.merkle encoding>",
+     "checkpoint": "<signed note text>",
+     "anchor": null}
+
+The proof carries leaf index and tree size; verification checks that the tree size equals the
+checkpoint's, then recomputes the root from the leaf hash and compares it to the checkpoint's.
+``anchor`` is filled by the anchoring side (issue 4) and ignored here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from dtacore import entries, merkle, note
+from dtacore.errors import DecodeError, VerifyError
+
+from dta.log import keys
+
+FORMAT = "dta-log-receipt/1"
+# A receipt is an entry (<= 1 KiB), a proof (<= 64 hashes) and a checkpoint note (<= 4 KiB),
+# hex-encoded: 16 KiB bounds it with room for an anchor.
+MAX_RECEIPT = 16384
+_KEYS = {"format", "entry", "proof", "checkpoint", "anchor"}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    entry: bytes
+    proof: bytes
+    checkpoint: str
+    anchor: object = None
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "entry": self.entry.hex(), "proof": self.proof.hex(),
+                           "checkpoint": self.checkpoint, "anchor": self.anchor}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Receipt":
+        if len(text) > MAX_RECEIPT:
+            raise DecodeError("receipt over MAX_RECEIPT")
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            raise DecodeError("receipt is not JSON") from None
+        if not isinstance(obj, dict) or set(obj) != _KEYS or obj["format"] != FORMAT:
+            raise DecodeError("not a dta-log-receipt/1 object")
+        if not all(isinstance(obj[k], str) for k in ("entry", "proof", "checkpoint")):
+            raise DecodeError("receipt fields must be strings")
+        try:
+            return cls(bytes.fromhex(obj["entry"]), bytes.fromhex(obj["proof"]),
+                       obj["checkpoint"], obj["anchor"])
+        except ValueError:
+            raise DecodeError("receipt entry or proof is not hex") from None
+
+
+def verify_receipt(receipt: Receipt, *, key_name: str, public_key: bytes, verify=None):
+    """Check signature, proof and entry; return (decoded entry, leaf index, Checkpoint)."""
+    cp = note.verify_checkpoint(receipt.checkpoint, key_name, public_key,
+                                verify or keys.verify_digest)
+    size, index, path = merkle.decode_proof(receipt.proof, merkle.PROOF_INCLUSION)
+    if size != cp.size:
+        raise VerifyError("proof is for another tree size than the checkpoint",
+                          expected=cp.size, got=size)
+    merkle.verify_inclusion(merkle.hash_leaf(receipt.entry), index, size, path, cp.root)
+    return entries.decode(receipt.entry), index, cp

@@ -1,0 +1,250 @@
+"""The append-only log store: SQLite in WAL mode, one transaction per append batch.
+
+Layout (see docs/log.md):
+  entries(idx PK, leaf, data)           one row per entry, leaf = RFC 9162 leaf hash
+  nodes(level, idx, hash) WITHOUT ROWID every complete interior node (level >= 1)
+  checkpoints(seq PK, tree_size, root, note, created_at)
+  meta(key PK, value)                   schema version, origin
+
+An append writes the entry, its leaf hash and the O(log n) interior nodes it completes in the same
+transaction, so a crash leaves either all of them or none. The complete node set is mirrored in
+memory (``MerkleTree``) on open, so proofs are a handful of slices and never touch SQLite.
+Triggers make all three tables append-only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Protocol
+
+from dtacore import entries as entries_mod
+from dtacore import merkle, note
+
+from dta.errors import StoreError
+from dta.log.tree import MerkleTree
+
+SCHEMA_VERSION = 1
+H = merkle.HASH_SIZE
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries(idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+                                 PRIMARY KEY(level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints(seq INTEGER PRIMARY KEY, tree_size INTEGER NOT NULL,
+                                       root BLOB NOT NULL, note TEXT NOT NULL,
+                                       created_at REAL NOT NULL);
+"""
+_TRIGGERS = "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
+    f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END;\n"
+    for t in ("entries", "nodes", "checkpoints") for op in ("UPDATE", "DELETE"))
+
+
+class Signer(Protocol):
+    """What signs checkpoints: the authority identity key (dta.authority.identity) or the
+    log-local key (dta.log.keys)."""
+
+    public_key: bytes  # 33-byte compressed secp256k1
+
+    def sign_digest(self, digest: bytes) -> bytes:  # 32 -> 64-byte compact low-S signature
+        ...
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """A closed checkpoint as stored: what the anchoring side consumes."""
+
+    seq: int
+    tree_size: int
+    root: bytes
+    note: str
+    created_at: float
+
+
+class LogStore:
+    """Append-only RFC 9162 log in one SQLite file. Thread-safe (one lock)."""
+
+    def __init__(self, path: str | Path, *, origin: str, synchronous: str = "FULL"):
+        self.path = Path(path)
+        self.origin = origin
+        self._lock = threading.RLock()
+        try:
+            self.db = sqlite3.connect(str(self.path), isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: every commit fsyncs the WAL, so a returned append survives power loss.
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.executescript(_SCHEMA + _TRIGGERS)
+            self._init_meta()
+            self.tree = self._load_tree()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        self._check_last_checkpoint()
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _init_meta(self) -> None:
+        rows = dict(self.db.execute("SELECT key, value FROM meta"))
+        if not rows:
+            with self._txn():
+                self.db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                    [("schema", str(SCHEMA_VERSION)), ("origin", self.origin)])
+            return
+        if rows.get("schema") != str(SCHEMA_VERSION):
+            raise StoreError(f"{self.path}: schema {rows.get('schema')}, want {SCHEMA_VERSION}")
+        if rows.get("origin") != self.origin:
+            raise StoreError(f"{self.path}: log origin is {rows.get('origin')!r}, "
+                             f"configured {self.origin!r}")
+
+    def _load_tree(self) -> MerkleTree:
+        level0 = bytearray(b"".join(
+            r[0] for r in self.db.execute("SELECT leaf FROM entries ORDER BY idx")))
+        size = len(level0) // H
+        last = self.db.execute("SELECT max(idx) FROM entries").fetchone()[0]
+        if size and last != size - 1:
+            raise StoreError(f"{self.path}: entry indices are not contiguous")
+        levels = [level0]
+        for level, count in self.db.execute(
+                "SELECT level, count(*) FROM nodes GROUP BY level ORDER BY level"):
+            if level != len(levels) or count != size >> level:
+                raise StoreError(f"{self.path}: node level {level} has {count} nodes, "
+                                 f"want {size >> level}")
+            levels.append(bytearray(b"".join(r[0] for r in self.db.execute(
+                "SELECT hash FROM nodes WHERE level = ? ORDER BY idx", (level,)))))
+        if size >> len(levels):
+            raise StoreError(f"{self.path}: node levels missing")
+        return MerkleTree(levels)
+
+    def _check_last_checkpoint(self) -> None:
+        last = self.last_checkpoint()
+        if last is None:
+            return
+        if last.tree_size > self.size or self.tree.root(last.tree_size) != last.root:
+            raise StoreError(f"{self.path}: tree does not match checkpoint {last.seq}")
+
+    # -- appending -----------------------------------------------------------------------------
+
+    def _txn(self):
+        db = self.db
+
+        class _T:
+            def __enter__(self):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, et, ev, tb):
+                db.execute("COMMIT" if et is None else "ROLLBACK")
+        return _T()
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    def append(self, data: bytes) -> int:
+        """Append one encoded entry durably; returns its index."""
+        return self.append_many([data])[0]
+
+    def append_many(self, items: Iterable[bytes]) -> range:
+        """Append encoded entries in one transaction (one fsync); returns their indices.
+        Either all are durable when this returns or none is stored."""
+        items = [bytes(d) for d in items]
+        for d in items:
+            if not d or len(d) > entries_mod.MAX_ENTRY_SIZE:
+                raise StoreError("entry is empty or over MAX_ENTRY_SIZE")
+        with self._lock:
+            first = self.tree.size
+            tree = self.tree
+            rows = []
+            nodes = []
+            try:
+                for i, d in enumerate(items):
+                    leaf = merkle.hash_leaf(d)
+                    rows.append((first + i, leaf, d))
+                    nodes.extend(n for n in tree.append_leaf_hash(leaf)[1:])
+                with self._txn():
+                    self.db.executemany("INSERT INTO entries VALUES (?, ?, ?)", rows)
+                    self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
+            except BaseException:
+                tree.truncate(first)
+                raise
+            return range(first, first + len(items))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def entry(self, index: int) -> bytes:
+        row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise StoreError(f"no entry {index} (size {self.size})")
+        return row[0]
+
+    def leaf_hash(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise StoreError(f"no entry {index} (size {self.size})")
+        return self.tree.node(0, index)
+
+    def root(self, size: int | None = None) -> bytes:
+        return self.tree.root(size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self.tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self.tree.consistency_proof(size1, size2)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def last_checkpoint(self) -> CheckpointRecord | None:
+        row = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
+                              "ORDER BY seq DESC LIMIT 1").fetchone()
+        return CheckpointRecord(*row) if row else None
+
+    def checkpoint(self, seq: int) -> CheckpointRecord:
+        row = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
+                              "WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            raise StoreError(f"no checkpoint {seq}")
+        return CheckpointRecord(*row)
+
+    def checkpoints(self, after_seq: int | None = None) -> list[CheckpointRecord]:
+        """Closed checkpoints in order, those with seq > after_seq if given (for anchoring)."""
+        rows = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
+                               "WHERE seq > ? ORDER BY seq",
+                               (-1 if after_seq is None else after_seq,))
+        return [CheckpointRecord(*r) for r in rows]
+
+    def checkpoint_covering(self, index: int) -> CheckpointRecord | None:
+        """The first checkpoint whose tree contains entry `index`."""
+        row = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
+                              "WHERE tree_size > ? ORDER BY seq LIMIT 1", (index,)).fetchone()
+        return CheckpointRecord(*row) if row else None
+
+    def close_checkpoint(self, signer: Signer, *, key_name: str | None = None,
+                         now: float | None = None) -> CheckpointRecord:
+        """Sign the current tree head as a C2SP checkpoint note and store it. Seq starts at 0."""
+        with self._lock:
+            size = self.tree.size
+            root = self.tree.root(size)
+            text = note.sign_checkpoint(self.origin, size, root, key_name or self.origin,
+                                        signer.public_key, signer.sign_digest)
+            last = self.last_checkpoint()
+            if last is not None and last.tree_size > size:
+                raise StoreError("tree shrank below the last checkpoint")
+            seq = 0 if last is None else last.seq + 1
+            rec = CheckpointRecord(seq, size, root, text, time.time() if now is None else now)
+            with self._txn():
+                self.db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                                (rec.seq, rec.tree_size, rec.root, rec.note, rec.created_at))
+            return rec
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
