@@ -3,4 +3,5 @@ registered here so every test directory sees them."""
 
 pytest_plugins = [
     "tests.fixtures.services",
+    "tests.fixtures.fleet",
 ]

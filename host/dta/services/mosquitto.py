@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import threading
+import time
 from pathlib import Path
 
 from dta.errors import ServiceError
@@ -29,39 +29,38 @@ class Mosquitto:
         self.proc: subprocess.Popen | None = None
         self.host = "127.0.0.1"
 
-    def _config(self) -> Path:
+    def _config_path(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "mosquitto.conf"
+        return self.workdir / "mosquitto.conf"
+
+    def _config(self) -> str:
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
-                 "log_dest stdout", "log_type error", "log_type warning", "log_type notice",
+                 "log_dest stdout", "log_type error", "log_type warning", "log_type notice", "log_type information",
                  f"persistence {'true' if self.persistence else 'false'}",
                  f"persistence_location {self.workdir}/"]
-        conf.write_text("\n".join(lines) + "\n")
-        return conf
+        return "\n".join(lines) + "\n"
 
     def start(self) -> "Mosquitto":
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise ServiceError("mosquitto is not installed (Debian package mosquitto; make setup)")
-        self.proc = subprocess.Popen([exe, "-c", str(self._config())], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        proc = self.proc
-        ready = threading.Event()
-        lines: list[str] = []
-
-        def pump():
-            for line in proc.stdout:
-                lines.append(line)
-                if "listen socket on port" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        # Wake on the "listen socket" line or on exit, whichever comes first.
-        if not ready.wait(READY_TIMEOUT) or self.proc.poll() is not None:
-            self.stop()
-            raise ServiceError("mosquitto did not start: " + "".join(lines[-5:]).strip())
-        return self
+        self.log_path = self.workdir / "mosquitto.log"
+        with open(self._config_path(), "w") as conf:
+            conf.write(self._config())
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([exe, "-c", str(self.workdir / "mosquitto.conf")],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        # Ready when the port accepts a connection; give up if the process exits first.
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        raise ServiceError("mosquitto did not start: " + " | ".join(tail))
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
