@@ -10,7 +10,8 @@
 import binascii
 import hashlib
 
-from dtacore.errors import DecodeError, VerifyError
+from dtacore.errors import DecodeError
+from dtacore.merkle import _ProofError
 
 SIG_TYPE = b"\xffdta-secp256k1-sha256"
 KEY_ID_SIZE = 4
@@ -27,7 +28,7 @@ MAX_SIGNATURES = 16
 MAX_SIZE_DIGITS = 19
 
 
-class SignatureError(VerifyError):
+class SignatureError(_ProofError):
     # The note parses but carries no valid signature by the expected key.
     pass
 

@@ -5,8 +5,9 @@ The log signs with the authority's identity key when ``dta.authority.identity`` 
 ``<data dir>/log-signing.key`` (32 raw bytes, mode 0600, made on first use). Both give an object
 with ``public_key`` and ``sign_digest`` (``dta.log.store.Signer``).
 
-The two functions ``sign_digest`` and ``verify_digest`` are the only place this package calls an
-ECC library (coincurve, i.e. libsecp256k1): compact 64-byte r || s signatures, always low-S.
+The two functions ``sign_digest`` and ``verify_digest`` are the only place this package calls
+ECC code; they go through ``dtacore.backend`` (coincurve / libsecp256k1 on CPython): compact
+64-byte r || s signatures, always low-S.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import coincurve
-from coincurve.ecdsa import cdata_to_der, deserialize_compact
+from dtacore import backend
 
 from dta.errors import StoreError
 
@@ -24,18 +24,14 @@ LOCAL_KEY_FILE = "log-signing.key"
 
 def sign_digest(secret: bytes, digest: bytes) -> bytes:
     """ECDSA over a 32-byte digest (RFC 6979 nonce, low-S), compact r || s."""
-    return coincurve.PrivateKey(secret).sign_recoverable(digest, hasher=None)[:64]
+    return backend.sign(secret, digest)
 
 
 def verify_digest(pubkey: bytes, digest: bytes, sig: bytes) -> bool:
     """True iff `sig` (compact, low-S) is a valid signature of `digest` by `pubkey`."""
     if len(sig) != 64 or len(digest) != 32:
         return False
-    try:
-        der = cdata_to_der(deserialize_compact(sig))
-        return coincurve.PublicKey(pubkey).verify(der, digest, hasher=None)
-    except (ValueError, TypeError):
-        return False
+    return backend.verify(pubkey, digest, sig)
 
 
 class LocalSigner:
@@ -43,7 +39,7 @@ class LocalSigner:
 
     def __init__(self, secret: bytes):
         self._secret = bytes(secret)
-        self.public_key = coincurve.PrivateKey(self._secret).public_key.format(compressed=True)
+        self.public_key = backend.pubkey(self._secret, compressed=True)
 
     def sign_digest(self, digest: bytes) -> bytes:
         return sign_digest(self._secret, digest)
@@ -54,7 +50,9 @@ def load_local_signer(data_dir: Path) -> LocalSigner:
     path = Path(data_dir) / LOCAL_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        secret = coincurve.PrivateKey().secret
+        secret = os.urandom(32)
+        while not backend.valid_secret(secret):  # 0 or >= n: probability ~2^-128
+            secret = os.urandom(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(secret)
@@ -66,17 +64,18 @@ def load_local_signer(data_dir: Path) -> LocalSigner:
     return LocalSigner(secret)
 
 
+def authority_configured(data_dir: Path) -> bool:
+    """True when `dta authority init` has sealed an identity key into data_dir."""
+    from dta.authority import identity
+    return (identity.authority_dir(Path(data_dir)) / identity.SECRETS_FILE).exists()
+
+
 def load_signer(data_dir: Path, passphrase: str | None = None):
-    """The authority identity key if an authority is set up in data_dir, else the local key."""
-    try:
-        from dta.authority import identity
-    except ImportError:
+    """The authority identity key if an authority is set up in data_dir (passphrase from the
+    argument, else $DTA_PASSPHRASE or a prompt), else the log-local key."""
+    if not authority_configured(data_dir):
         return load_local_signer(data_dir)
-    if passphrase is None or not identity_exists(identity, data_dir):
-        return load_local_signer(data_dir)
+    from dta.authority import identity
+    if passphrase is None:
+        passphrase = identity.resolve_passphrase()
     return identity.load_signer(Path(data_dir), passphrase)
-
-
-def identity_exists(identity, data_dir: Path) -> bool:
-    exists = getattr(identity, "exists", None)
-    return bool(exists(Path(data_dir))) if callable(exists) else True
