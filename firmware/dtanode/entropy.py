@@ -30,12 +30,14 @@ class HealthTests:
         self.apt_count = 0
 
     def feed(self, buf):
-        # Run both tests over every byte in buf; latch the first failure.
+        # Run both tests over every byte in buf; stop at and latch the first failure.
+        if self.failure:
+            raise EntropyError(self.failure)
         for b in buf:
             if b == self.rct_last:
                 self.rct_run += 1
                 if self.rct_run >= RCT_CUTOFF:
-                    self.failure = "repetition count test: %d identical samples" % self.rct_run
+                    self._fail("repetition count test: %d identical samples" % self.rct_run)
             else:
                 self.rct_last = b
                 self.rct_run = 1
@@ -45,13 +47,16 @@ class HealthTests:
             elif b == self.apt_ref:
                 self.apt_count += 1
                 if self.apt_count >= APT_CUTOFF:
-                    self.failure = ("adaptive proportion test: %d of %d samples equal"
-                                    % (self.apt_count, APT_WINDOW))
+                    self._fail("adaptive proportion test: %d of %d samples equal"
+                               % (self.apt_count, APT_WINDOW))
             self.apt_seen += 1
             if self.apt_seen == APT_WINDOW:
                 self.apt_seen = 0
-        if self.failure:
-            raise EntropyError(self.failure)
+
+    def _fail(self, why):
+        # The first failure latches; later calls report the same one.
+        self.failure = why
+        raise EntropyError(why)
 
 
 class Source:

@@ -1,0 +1,29 @@
+"""The README's main job, run as a user would, stopping by itself once devices registered."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+DTA = str(Path(sys.executable).parent / "dta")
+
+
+def run_demo(data_dir):
+    return subprocess.run([DTA, "--data-dir", str(data_dir), "demo", "--exit-when-registered"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_demo_registers_three_devices_and_they_keep_their_keys(tmp_path):
+    first = run_demo(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "all 3 devices are registered" in first.stdout
+    assert first.stdout.count("made a new secp256k1 identity key") == 3
+    listed = subprocess.run([DTA, "--data-dir", str(tmp_path / "demo"), "devices", "list",
+                             "--json"], capture_output=True, text=True)
+    devices = json.loads(listed.stdout)["devices"]
+    assert len(devices) == 3 and {d["boot"] for d in devices} == {1}
+
+    second = run_demo(tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.count("reloaded its secp256k1 identity key") == 3
+    assert second.stdout.count("back online (boot #2)") == 3
