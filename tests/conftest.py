@@ -3,5 +3,6 @@ registered here so every test directory sees them."""
 
 pytest_plugins = [
     "tests.fixtures.services",
+    "tests.fixtures.chain",
     "tests.fixtures.fleet",
 ]

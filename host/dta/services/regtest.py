@@ -1,0 +1,98 @@
+"""A private bcoin regtest node (npm bcoin 1.0.2 under devnet/) for the demo and the tests.
+
+It runs in memory on a free loopback port with a random API key, is ready when its JSON-RPC
+answers, and is stopped by PID. Its RPC dialect differences from Bitcoin Core are handled in
+dta.chain.rpc (the compatibility layer), not here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from dta.errors import ServiceError
+from dta.services.mosquitto import free_port
+from dta.services.paths import DEVNET_DIR
+
+READY_TIMEOUT = 30.0
+NODE_SCRIPT = DEVNET_DIR / "node_modules" / "bcoin" / "bin" / "node"
+
+
+def available() -> bool:
+    return NODE_SCRIPT.exists() and shutil.which("node") is not None
+
+
+class RegtestNode:
+    """`with RegtestNode(tmpdir) as node:` ... `node.url` is a JSON-RPC URL with credentials."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *, memory: bool = True):
+        # memory=False keeps the chain in <workdir> (leveldb) so a stop/start keeps it.
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.memory = memory
+        self.api_key = os.urandom(16).hex()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "bcoin.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://dta:{self.api_key}@127.0.0.1:{self.port}/"
+
+    def command(self) -> list[str]:
+        node = shutil.which("node")
+        if not node or not NODE_SCRIPT.exists():
+            raise ServiceError("bcoin regtest node not installed (Node.js and `make devnet`)")
+        return [node, str(NODE_SCRIPT), "--network=regtest", f"--memory={'true' if self.memory else 'false'}", "--workers=false",
+                "--listen=false", "--index-tx=true", "--replace-by-fee=true",
+                "--http-host=127.0.0.1", f"--http-port={self.port}", f"--api-key={self.api_key}",
+                f"--prefix={self.workdir}", "--log-level=warning"]
+
+    def start(self, timeout: float = READY_TIMEOUT) -> "RegtestNode":
+        from dta.chain.rpc import NodeUnreachable, RpcClient
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=str(self.workdir))
+        log.close()
+        client = RpcClient(self.url, timeout=2.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"bcoin exited with {self.proc.returncode}: {self._tail()}")
+            try:
+                client.call("getblockcount")
+                return self
+            except NodeUnreachable:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServiceError(f"bcoin did not answer within {timeout}s: {self._tail()}")
+                time.sleep(0.05)  # poll interval while waiting for the port to open
+
+    def _tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-500:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
