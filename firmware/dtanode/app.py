@@ -3,7 +3,7 @@
 import sys
 
 from dtacore import ecdsa, wire
-from dtanode import config, entropy, identity
+from dtanode import config, entropy, identity, net
 from dtanode.report import say
 from dtanode.version import FIRMWARE_VERSION
 
@@ -64,8 +64,9 @@ def run(board_path="board.json", config_path="config.json"):
     say("identity", key_id=wire._hex(kid), created=created, boot=boot)
     frame = make_hello(secret, pubkey, boot, board["name"], source)
     try:
+        say("network", link=repr(net.up(board, cfg)))
         client = send_hello(cfg, kid, frame)
-    except OSError as e:
+    except (OSError, net.NetError) as e:
         say("offline", reason=repr(str(e)))
         return EXIT_NETWORK
     say("hello", key_id=wire._hex(kid), boot=boot, bytes=len(frame))

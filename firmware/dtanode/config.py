@@ -4,9 +4,10 @@
 import json
 
 CONFIG_KEYS = ("mqtt_host", "mqtt_port", "topic_prefix", "keepalive", "once", "entropy_path",
-               "storage")
+               "storage", "wifi_ssid", "wifi_password")
 DEFAULTS = {"mqtt_host": "127.0.0.1", "mqtt_port": 1883, "topic_prefix": "dta/v1",
-            "keepalive": 30, "once": False, "entropy_path": None, "storage": "."}
+            "keepalive": 30, "once": False, "entropy_path": None, "storage": ".",
+            "wifi_ssid": None, "wifi_password": None}
 
 
 class ConfigError(Exception):

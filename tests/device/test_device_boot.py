@@ -106,6 +106,13 @@ def test_malformed_device_config_is_refused(make_device, gateway):
     assert run.returncode == 2 and "colour" in run.first("refuse")["detail"]
 
 
+def test_unreachable_broker_is_reported(make_device, gateway):
+    from dta.services.mosquitto import free_port
+    run = make_device("o", mqtt_port=free_port()).run()
+    assert run.returncode == 5 and run.first("offline") is not None
+    assert run.first("identity") is not None  # the key was still made and kept
+
+
 class Sniffer:
     """A second MQTT client that records what devices publish."""
 
