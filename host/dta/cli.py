@@ -37,8 +37,10 @@ def _register() -> None:
     from dta.gateway.cli import cli as gateway_cli, devices_cli
     from dta.firmware.cli import cli as firmware_cli
     from dta.demo.cli import cli as demo_cli
+    from dta.emulator_cli import emulate
     from dta.authority.cli import cli as authority_cli
 
+    devices_cli.add_command(emulate)
     for cmd in (authority_cli, gateway_cli, devices_cli, firmware_cli, demo_cli):
         main.add_command(cmd)
 

@@ -50,7 +50,7 @@ def run(ctx) -> None:
 
 @click.group("devices")
 def devices_cli() -> None:
-    """Inspect the device registry."""
+    """Registered devices, and emulated ones to run."""
 
 
 @devices_cli.command("list")
