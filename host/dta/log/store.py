@@ -127,6 +127,24 @@ class LogStore:
         if last.tree_size > self.size or self.tree.root(last.tree_size) != last.root:
             raise StoreError(f"{self.path}: tree does not match checkpoint {last.seq}")
 
+    def verify_integrity(self) -> int:
+        """Full O(n) check: every leaf hash is the hash of its entry and every interior node the
+        hash of its children (opening the store only does the O(log n) checkpoint check).
+        Returns the number of entries checked; raises StoreError on the first mismatch."""
+        with self._lock:
+            fresh = MerkleTree()
+            for idx, leaf, data in self.db.execute("SELECT idx, leaf, data FROM entries "
+                                                   "ORDER BY idx"):
+                if merkle.hash_leaf(data) != leaf:
+                    raise StoreError(f"{self.path}: entry {idx} does not match its leaf hash")
+                fresh.append_leaf_hash(leaf)
+            for level, (a, b) in enumerate(zip(fresh.levels, self.tree.levels)):
+                if a != b:
+                    raise StoreError(f"{self.path}: stored nodes at level {level} are wrong")
+            if len(fresh.levels) != len(self.tree.levels) and any(self.tree.levels[len(fresh.levels):]):
+                raise StoreError(f"{self.path}: stored nodes above the tree height")
+            return fresh.size
+
     # -- appending -----------------------------------------------------------------------------
 
     def _txn(self):

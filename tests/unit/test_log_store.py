@@ -1,0 +1,183 @@
+"""The SQLite log store and the Log service: durability across reopen, append-only tables,
+checkpoint policy, receipts, and refusal to open a tampered store."""
+
+import os
+import sqlite3
+
+import pytest
+
+from dtacore import entries as E
+from dtacore import merkle, note
+
+from dta.errors import StoreError
+from dta.log import Log, LogStore, Receipt, verify_receipt
+from dta.log.keys import LocalSigner, load_local_signer, verify_digest
+
+ORIGIN = "test.example/log"
+PK = bytes.fromhex("02" + "11" * 32)
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def signer():
+    return LocalSigner(bytes(31) + b"\x07")
+
+
+def event(i):
+    return E.DeviceEvent(PK, i, 1, b"evt %d" % i, bytes(64), 1764000000000 + i)
+
+
+def test_append_reopen_same_tree(tmp_path):
+    path = tmp_path / "log.sqlite3"
+    with LogStore(path, origin=ORIGIN) as s:
+        assert s.append(b"first") == 0
+        assert list(s.append_many([b"e%d" % i for i in range(1, 100)])) == list(range(1, 100))
+        root = s.root()
+        roots = [s.root(n) for n in range(101)]
+    with LogStore(path, origin=ORIGIN) as s:
+        assert s.size == 100 and s.root() == root
+        assert s.verify_integrity() == 100
+        assert [s.root(n) for n in range(101)] == roots
+        assert s.entry(0) == b"first" and s.leaf_hash(5) == merkle.hash_leaf(b"e5")
+        assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        s.append(b"more")
+        assert s.size == 101
+
+
+def test_tables_are_append_only(tmp_path):
+    with LogStore(tmp_path / "log.sqlite3", origin=ORIGIN) as s:
+        s.append_many([b"a", b"b", b"c"])
+        for sql in ("UPDATE entries SET data = x'00' WHERE idx = 0", "DELETE FROM nodes",
+                    "DELETE FROM entries WHERE idx = 2"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                s.db.execute(sql)
+        assert s.size == 3
+
+
+def test_failed_transaction_leaves_memory_tree_unchanged(tmp_path):
+    with LogStore(tmp_path / "log.sqlite3", origin=ORIGIN) as s:
+        s.append_many([b"a", b"b", b"c"])
+        root = s.root()
+        # A row already holding the next index makes the batch's INSERT fail mid-transaction.
+        s.db.execute("DROP TRIGGER entries_no_update")
+        s.db.execute("INSERT INTO entries VALUES (4, x'00', x'00')")
+        with pytest.raises(sqlite3.IntegrityError):
+            s.append_many([b"d", b"e"])
+        assert s.size == 3 and s.root() == root
+        assert s.db.execute("SELECT count(*) FROM nodes WHERE level = 1").fetchone()[0] == 1
+
+
+def test_refuses_entries_over_limit(tmp_path):
+    with LogStore(tmp_path / "log.sqlite3", origin=ORIGIN) as s:
+        with pytest.raises(StoreError):
+            s.append(bytes(E.MAX_ENTRY_SIZE + 1))
+        with pytest.raises(StoreError):
+            s.append(b"")
+        assert s.size == 0
+
+
+def test_origin_and_tamper_checks(tmp_path, signer):
+    path = tmp_path / "log.sqlite3"
+    with LogStore(path, origin=ORIGIN) as s:
+        s.append_many([b"x%d" % i for i in range(10)])
+        s.close_checkpoint(signer)
+    with pytest.raises(StoreError, match="origin"):
+        LogStore(path, origin="other.example/log")
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER entries_no_update")
+    db.execute("UPDATE entries SET data = x'00' WHERE idx = 3")
+    db.commit()
+    with LogStore(path, origin=ORIGIN) as s:  # opening is O(log n): data change not seen yet
+        with pytest.raises(StoreError, match="entry 3"):
+            s.verify_integrity()
+    db.execute("DROP TRIGGER entries_no_update")  # the store re-creates its triggers on open
+    db.execute("UPDATE entries SET data = ? WHERE idx = 3", (b"x3",))
+    db.execute("UPDATE entries SET leaf = ? WHERE idx = 3", (merkle.hash_leaf(b"evil"),))
+    db.commit()
+    with LogStore(path, origin=ORIGIN) as s:
+        with pytest.raises(StoreError):
+            s.verify_integrity()
+    db.execute("DROP TRIGGER nodes_no_update")
+    db.execute("DROP TRIGGER entries_no_update")
+    db.execute("UPDATE entries SET leaf = ? WHERE idx = 3", (merkle.hash_leaf(b"x3"),))
+    db.execute("UPDATE nodes SET hash = ? WHERE level = 3", (bytes(32),))
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="checkpoint"):
+        LogStore(path, origin=ORIGIN)
+
+
+def test_missing_nodes_detected(tmp_path):
+    path = tmp_path / "log.sqlite3"
+    with LogStore(path, origin=ORIGIN) as s:
+        s.append_many([b"x%d" % i for i in range(8)])
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER nodes_no_delete")
+    db.execute("DELETE FROM nodes WHERE level = 3")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="missing"):
+        LogStore(path, origin=ORIGIN)
+
+
+def test_checkpoint_policy_by_count_and_window(tmp_path, signer):
+    clock = Clock()
+    log = Log(LogStore(tmp_path / "log.sqlite3", origin=ORIGIN), signer, window_seconds=5,
+              max_entries=4, clock=clock)
+    for i in range(3):
+        log.append(event(i))
+    assert log.store.checkpoints() == []
+    log.append(event(3))  # 4 pending -> closes by count
+    assert [(c.seq, c.tree_size) for c in log.store.checkpoints()] == [(0, 4)]
+    log.append(event(4))
+    clock.t += 4.9
+    assert log.maybe_checkpoint() is None
+    clock.t += 0.2  # window passed
+    rec = log.maybe_checkpoint()
+    assert (rec.seq, rec.tree_size) == (1, 5)
+    clock.t += 100
+    assert log.maybe_checkpoint() is None  # nothing pending: no empty checkpoints
+    assert [c.seq for c in log.store.checkpoints(after_seq=0)] == [1]
+    cp = note.verify_checkpoint(rec.note, ORIGIN, signer.public_key, verify_digest)
+    assert cp.size == 5 and cp.root == rec.root == log.store.root(5)
+
+
+def test_receipts_and_consistency(tmp_path, signer):
+    log = Log(LogStore(tmp_path / "log.sqlite3", origin=ORIGIN), signer, window_seconds=60,
+              max_entries=10)
+    log.append_many([event(i) for i in range(25)])  # 25 pending >= 10 -> one checkpoint of 25
+    log.append_many([event(i) for i in range(25, 31)])
+    first = log.store.last_checkpoint()
+    second = log.checkpoint()
+    with pytest.raises(StoreError):
+        log.receipt(31)
+    for i in (0, 13, 24, 25, 30):
+        r = Receipt.from_json(log.receipt(i).to_json())
+        entry, index, cp = verify_receipt(r, key_name=ORIGIN, public_key=signer.public_key)
+        assert index == i and entry == event(i)
+        assert cp.size == (25 if i < 25 else 31)
+    proof = log.consistency(first.tree_size, second.tree_size)
+    assert merkle.verify_consistency_bytes(proof, first.root, second.root) == (25, 31)
+    r = log.receipt(3, seq=second.seq)
+    other = LocalSigner(bytes(31) + b"\x09")
+    with pytest.raises(note.SignatureError):
+        verify_receipt(r, key_name=ORIGIN, public_key=other.public_key)
+    with pytest.raises(merkle.RootMismatchError):
+        verify_receipt(Receipt(event(4).encode(), r.proof, r.checkpoint), key_name=ORIGIN,
+                       public_key=signer.public_key)
+
+
+def test_local_signer_file(tmp_path):
+    a = load_local_signer(tmp_path)
+    assert (tmp_path / "log-signing.key").stat().st_mode & 0o777 == 0o600
+    assert load_local_signer(tmp_path).public_key == a.public_key
+    d = os.urandom(32)
+    assert verify_digest(a.public_key, d, a.sign_digest(d))
+    assert not verify_digest(a.public_key, d, bytes(64))
