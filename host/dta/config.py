@@ -50,11 +50,22 @@ class ChainConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    # A checkpoint closes every window_seconds (if anything was appended) or as soon as
+    # max_entries are pending, whichever comes first.
+    window_seconds: int = 1
+    max_entries: int = 10000
+    # The checkpoint origin line (C2SP: a schema-less URL naming the log) and its key name.
+    origin: str = "dta.local/log"
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = DEFAULT_DATA_DIR
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def db_path(self) -> Path:
@@ -96,7 +107,7 @@ def _section(cls, data: dict, where: str):
     return cls(**{k: _coerce(cls, k, v, where) for k, v in data.items()})
 
 
-SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig}
+SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig, "log": LogConfig}
 
 
 def from_dict(data: dict, where: str = "config") -> Config:
