@@ -70,12 +70,20 @@ def authority_configured(data_dir: Path) -> bool:
     return (identity.authority_dir(Path(data_dir)) / identity.SECRETS_FILE).exists()
 
 
-def load_signer(data_dir: Path, passphrase: str | None = None):
-    """The authority identity key if an authority is set up in data_dir (passphrase from the
-    argument, else $DTA_PASSPHRASE or a prompt), else the log-local key."""
+def load_signer(data_dir: Path, passphrase_file: str | None = None):
+    """The authority identity key if an authority is set up in data_dir (passphrase from
+    --passphrase-file, else $DTA_PASSPHRASE, else a prompt), else the log-local key."""
     if not authority_configured(data_dir):
         return load_local_signer(data_dir)
     from dta.authority import identity
-    if passphrase is None:
-        passphrase = identity.resolve_passphrase()
-    return identity.load_signer(Path(data_dir), passphrase)
+    return identity.load_signer(Path(data_dir), identity.resolve_passphrase(passphrase_file))
+
+
+def public_key(data_dir: Path) -> bytes:
+    """The checkpoint key's public half, without any passphrase."""
+    if authority_configured(data_dir):
+        from dta.authority import identity
+        return bytes.fromhex(identity.load_public(Path(data_dir))["identity_pubkey"])
+    if not (Path(data_dir) / LOCAL_KEY_FILE).exists():
+        raise StoreError(f"no checkpoint key in {data_dir} (no authority, no {LOCAL_KEY_FILE})")
+    return load_local_signer(data_dir).public_key

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from dtacore import entries, merkle, note
 from dtacore.errors import DecodeError, VerifyError
 
+from dta.errors import StoreError
 from dta.log import keys
 
 FORMAT = "dta-log-receipt/1"
@@ -58,6 +59,17 @@ class Receipt:
                        obj["checkpoint"], obj["anchor"])
         except ValueError:
             raise DecodeError("receipt entry or proof is not hex") from None
+
+
+def make_receipt(store, index: int, seq: int | None = None) -> Receipt:
+    """Receipt for entry `index` of a LogStore against checkpoint `seq` (default: the first
+    checkpoint whose tree contains the entry)."""
+    cp = store.checkpoint_covering(index) if seq is None else store.checkpoint(seq)
+    if cp is None or cp.tree_size <= index:
+        raise StoreError(f"no checkpoint covers entry {index} yet")
+    path = store.inclusion_proof(index, cp.tree_size)
+    proof = merkle.encode_proof(merkle.PROOF_INCLUSION, cp.tree_size, index, path)
+    return Receipt(store.entry(index), proof, cp.note)
 
 
 def verify_receipt(receipt: Receipt, *, key_name: str, public_key: bytes, verify=None):

@@ -8,7 +8,7 @@ import time
 from dtacore import entries, merkle
 
 from dta.errors import StoreError
-from dta.log.receipt import Receipt
+from dta.log.receipt import Receipt, make_receipt
 from dta.log.store import CheckpointRecord, LogStore, Signer
 
 
@@ -61,13 +61,7 @@ class Log:
 
     def receipt(self, index: int, seq: int | None = None) -> Receipt:
         """Receipt for entry `index` against checkpoint `seq` (default: the first covering it)."""
-        cp = (self.store.checkpoint_covering(index) if seq is None
-              else self.store.checkpoint(seq))
-        if cp is None or cp.tree_size <= index:
-            raise StoreError(f"no checkpoint covers entry {index} yet")
-        path = self.store.inclusion_proof(index, cp.tree_size)
-        proof = merkle.encode_proof(merkle.PROOF_INCLUSION, cp.tree_size, index, path)
-        return Receipt(self.store.entry(index), proof, cp.note)
+        return make_receipt(self.store, index, seq)
 
     def consistency(self, size1: int, size2: int) -> bytes:
         path = self.store.consistency_proof(size1, size2)
