@@ -10,6 +10,7 @@ import http.client
 import itertools
 import json
 import socket
+import time
 import urllib.parse
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,8 @@ from dta.errors import DtaError, ServiceError
 
 # Core's bech32 prefix on regtest is "bcrt"; bcoin's is "rb" (see ../shared/notes/toolchain.md).
 BCOIN_REGTEST_HRP = "rb"
+# How long bcoin may take to admit a transaction it was sent (it answers before deciding).
+BCOIN_ACCEPT_TIMEOUT = 3.0
 
 
 class ChainError(DtaError):
@@ -153,7 +156,19 @@ class Node:
         return self.rpc.call("gettxoutproof", [txid], block_hash)
 
     def send(self, raw_hex: str) -> str:
-        return self.rpc.call("sendrawtransaction", raw_hex)
+        txid = self.rpc.call("sendrawtransaction", raw_hex)
+        if self.flavor == "bcoin":
+            self._bcoin_accepted(txid)
+        return txid
+
+    def _bcoin_accepted(self, txid: str) -> None:
+        # bcoin 1.0.2 answers sendrawtransaction before its mempool has looked at the transaction,
+        # and only logs a refusal; Core raises. Poll for acceptance so both behave like Core.
+        deadline = time.monotonic() + BCOIN_ACCEPT_TIMEOUT
+        while not (self.in_mempool(txid) or self.confirmations(txid)[0] >= 1):
+            if time.monotonic() > deadline:
+                raise RpcError("sendrawtransaction", -26, "not accepted into the node's mempool")
+            time.sleep(0.02)
 
     def fee_rate(self, target_blocks: int) -> int | None:
         """The node's estimate in sat/kvB, or None when it has none (fresh regtest, bcoin -1)."""

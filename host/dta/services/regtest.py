@@ -46,7 +46,7 @@ class RegtestNode:
         if not node or not NODE_SCRIPT.exists():
             raise ServiceError("bcoin regtest node not installed (Node.js and `make devnet`)")
         return [node, str(NODE_SCRIPT), "--network=regtest", f"--memory={'true' if self.memory else 'false'}", "--workers=false",
-                "--listen=false", "--index-tx=true", "--replace-by-fee=true",
+                "--listen=false", "--no-wallet=true", "--index-tx=true", "--replace-by-fee=true",
                 "--http-host=127.0.0.1", f"--http-port={self.port}", f"--api-key={self.api_key}",
                 f"--prefix={self.workdir}", "--log-level=warning"]
 

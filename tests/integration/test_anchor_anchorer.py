@@ -1,0 +1,145 @@
+"""The background anchorer against a real node: outages, reorgs, stuck fees."""
+
+import os
+
+from dta.chain.anchorer import Anchorer
+from dta.chain.rpc import Node
+from dta.chain.store import CONFIRMED, FINAL, PENDING, UNCONFIRMED, AnchorStore
+from dta.services.mosquitto import free_port
+from dta.services.regtest import RegtestNode
+from dta.authority.identity import Signer
+from dta.chain.address import p2wpkh_script
+from tests.fixtures.chain import SEGWIT_HEIGHT, Regtest, wait_for
+
+DTA_ID = bytes(range(32))
+
+
+def root(i):
+    return bytes([i]) * 32
+
+
+def make(tmp_path, signer, funding, node, **kw):
+    a = Anchorer(AnchorStore(tmp_path / "anchors.sqlite3"), signer, DTA_ID, node, **kw)
+    a.set_funding(funding)
+    return a
+
+
+def chain_order(node, rows):
+    """Walk the seal chain through the node: each anchor's input is the previous anchor's change."""
+    seqs, prev = [], None
+    for row in rows:
+        info = node.tx(row.txid)
+        if prev:
+            assert (info["vin"][0]["txid"], info["vin"][0]["vout"]) == (prev, 1)
+        prev = row.txid
+        seqs.append(row.sequence)
+    return seqs
+
+
+def test_node_down_for_several_windows_then_back(tmp_path):
+    """A persistent node is stopped while three windows close; once restarted, in order."""
+    server = RegtestNode(tmp_path / "node", memory=False).start()
+    try:
+        chain = Regtest(server)
+        chain.mine(SEGWIT_HEIGHT)
+        signer = Signer(os.urandom(32))
+        funding = chain.fund(p2wpkh_script(signer.public_key))
+        a = make(tmp_path, signer, funding, chain.node)
+        a.submit_birth()
+        a.step()
+        chain.mine(1)
+        assert a.step()["anchors"][0]["state"] == FINAL
+        server.stop()
+        for seq in (1, 2, 3):  # three checkpoint windows close while the node is down
+            a.submit_checkpoint(seq, seq * 4, root(seq))
+            out = a.step()
+            assert out["node"] == "unreachable" and out["pending"] == seq
+        server.start()
+        out = a.step()
+        assert out["node"] == "ok" and out["pending"] == 0
+        chain.mine(1)
+        a.step()
+        rows = a.store.all()
+        assert [r.state for r in rows] == [FINAL] * 4
+        assert chain_order(chain.node, rows) == [None, 1, 2, 3]
+    finally:
+        server.stop()
+
+
+def test_no_node_configured_keeps_roots_pending(tmp_path):
+    signer = Signer(os.urandom(32))
+    a = Anchorer(AnchorStore(tmp_path / "a.sqlite3"), signer, DTA_ID, None)
+    a.submit_checkpoint(1, 1, root(1))
+    out = a.step()
+    assert out["node"] == "no node configured" and out["pending"] == 2
+
+
+def test_unreachable_url_keeps_roots_pending(tmp_path):
+    signer = Signer(os.urandom(32))
+    node = Node.from_url(f"http://x:y@127.0.0.1:{free_port()}/", timeout=2)
+    a = Anchorer(AnchorStore(tmp_path / "a.sqlite3"), signer, DTA_ID, node)
+    a.submit_birth()
+    assert a.step()["node"] == "unreachable" and a.store.get(0).state == PENDING
+
+
+def test_reorg_detected_and_reanchored(tmp_path, regtest_node, funded_signer):
+    signer, funding = funded_signer
+    node = regtest_node.node
+    a = make(tmp_path, signer, funding, node, k=2)
+    a.submit_birth()
+    a.submit_checkpoint(1, 5, root(1))
+    a.step()
+    regtest_node.mine(1)
+    a.step()
+    first = a.store.get(1)
+    assert first.state == CONFIRMED
+    node.invalidate(first.block_hash)  # bcoin drops the block's txs; Core would keep them in mempool
+    wait_for(lambda: node.height() == first.height - 1, what="the reorg to settle")
+    out = a.step()
+    assert any("reorg" in e for e in out["events"]), out["events"]
+    assert all(r.state == UNCONFIRMED for r in a.store.all())
+    # bcoin re-adds a disconnected block's txs in the background: step until both are back
+    wait_for(lambda: a.step() and all(node.in_mempool(r.txid) for r in a.store.all()),
+             what="the anchors to be back in the mempool")
+    regtest_node.mine(2)
+    a.step()
+    rows = a.store.all()
+    assert [r.state for r in rows] == [FINAL, FINAL]
+    assert rows[1].block_hash != first.block_hash and rows[1].txid == first.txid
+    assert chain_order(node, rows) == [None, 1]
+
+
+def test_stuck_low_fee_anchor_bumped_by_rbf(tmp_path, regtest_node, funded_signer):
+    signer, funding = funded_signer
+    node = regtest_node.node
+    a = make(tmp_path, signer, funding, node, bump_after=2, fee_floor=1000)
+    a.submit_birth()
+    a.step()
+    a.store.set_meta("note", "birth sent")
+    regtest_node.mine(1)
+    a.step()
+    a.submit_checkpoint(1, 3, root(1))
+    a.step()
+    stuck = a.store.get(1)
+    assert stuck.state == UNCONFIRMED and stuck.current["fee_rate"] <= 1100
+    regtest_node.build_block([])  # blocks that leave the low-fee anchor out
+    assert a.step()["events"] == []
+    regtest_node.build_block([])
+    out = a.step()
+    row = a.store.get(1)
+    assert len(row.candidates) == 2, out["events"]
+    old, new = row.candidates
+    assert new["fee"] > old["fee"] and new["fee_rate"] > old["fee_rate"]
+    assert row.txid == new["txid"] and any("replaced" in e for e in out["events"])
+    # bcoin 1.0.2 has no BIP 125 mempool replacement; a miner running Core's policy would take
+    # the replacement: mine it directly.
+    regtest_node.build_block([bytes.fromhex(new["raw"])])
+    a.step()
+    row = a.store.get(1)
+    assert row.state == FINAL and row.txid == new["txid"]
+    assert node.confirmations(old["txid"])[0] < 1
+    # the next anchor builds on the replacement's change
+    a.submit_checkpoint(2, 4, root(2))
+    nxt = wait_for(lambda: a.step() and node.in_mempool(a.store.get(2).txid) and a.store.get(2),
+                   what="the next anchor to be accepted")
+    assert node.tx(nxt.txid)["vin"][0]["txid"] == new["txid"]
