@@ -114,8 +114,8 @@ class LogStore:
             if level != len(levels) or count != size >> level:
                 raise StoreError(f"{self.path}: node level {level} has {count} nodes, "
                                  f"want {size >> level}")
-            levels.append(bytearray(b"".join(r[0] for r in self.db.execute(
-                "SELECT hash FROM nodes WHERE level = ? ORDER BY idx", (level,)))))
+            levels.append([r[0] for r in self.db.execute(
+                "SELECT hash FROM nodes WHERE level = ? ORDER BY idx", (level,))])
         if size >> len(levels):
             raise StoreError(f"{self.path}: node levels missing")
         return MerkleTree(levels)
@@ -160,7 +160,8 @@ class LogStore:
 
     @property
     def size(self) -> int:
-        return self.tree.size
+        with self._lock:
+            return self.tree.size
 
     def append(self, data: bytes) -> int:
         """Append one encoded entry durably; returns its index."""
@@ -204,14 +205,19 @@ class LogStore:
             raise StoreError(f"no entry {index} (size {self.size})")
         return self.tree.node(0, index)
 
+    # Reads take the lock so that they never see leaves of a transaction still in flight.
+
     def root(self, size: int | None = None) -> bytes:
-        return self.tree.root(size)
+        with self._lock:
+            return self.tree.root(size)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        return self.tree.inclusion_proof(index, size)
+        with self._lock:
+            return self.tree.inclusion_proof(index, size)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        return self.tree.consistency_proof(size1, size2)
+        with self._lock:
+            return self.tree.consistency_proof(size1, size2)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
