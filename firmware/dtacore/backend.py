@@ -9,27 +9,60 @@
 #   shared_x(secret, peer_pubkey) -> bytes(32)
 #   ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8) -> ciphertext||tag
 #   ccm_decrypt(key, nonce, data, aad=b"", tag_len=8) -> plaintext (VerifyError on a bad tag)
-#   hmac_sha256, hkdf, equal; aes(key) -> block cipher with ecb(buf) and cbc_mac(buf)
+#   hmac_sha256, hkdf, equal; aes(key) -> AES with ecb(buf) and cbc_mac(buf), for dtacore.ccm
+# On the device each function imports its module on first use, so a program that only
+# verifies never loads the signing or AEAD code (RAM is the scarce resource there).
 
 import sys
 
 from dtacore.ct import equal  # noqa: F401
-from dtacore.hkdf import hkdf  # noqa: F401
-from dtacore.hmac import hmac_sha256  # noqa: F401
-from dtacore.secp256k1 import valid_secret  # noqa: F401
 
 NAME = sys.implementation.name
+
+
+def valid_secret(secret):
+    from dtacore.secp256k1 import valid_secret as f
+    return f(secret)
+
+
+def hmac_sha256(key, msg):
+    from dtacore.hmac import hmac_sha256 as f
+    return f(key, msg)
+
+
+def hkdf(ikm, salt, info, length):
+    from dtacore.hkdf import hkdf as f
+    return f(ikm, salt, info, length)
+
 
 if NAME == "micropython":
     import cryptolib
 
-    from dtacore.ccm import decrypt as ccm_decrypt  # noqa: F401
-    from dtacore.ccm import encrypt as ccm_encrypt  # noqa: F401
-    from dtacore.ecdh import shared_x  # noqa: F401
-    from dtacore.ecdsa import sign, verify  # noqa: F401
-    from dtacore.secp256k1 import pubkey  # noqa: F401
-
     _ZERO_IV = bytes(16)
+
+    def pubkey(secret, compressed=True):
+        from dtacore.secp256k1 import pubkey as f
+        return f(secret, compressed)
+
+    def sign(secret, digest, extra=None):
+        from dtacore.ecdsa import sign as f
+        return f(secret, digest, extra)
+
+    def verify(pubkey, digest, sig, allow_high_s=False):
+        from dtacore.ecdsa import verify as f
+        return f(pubkey, digest, sig, allow_high_s)
+
+    def shared_x(secret, peer_pubkey):
+        from dtacore.ecdh import shared_x as f
+        return f(secret, peer_pubkey)
+
+    def ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
+        from dtacore.ccm import encrypt as f
+        return f(key, nonce, plaintext, aad, tag_len)
+
+    def ccm_decrypt(key, nonce, data, aad=b"", tag_len=8):
+        from dtacore.ccm import decrypt as f
+        return f(key, nonce, data, aad, tag_len)
 
     class _AES:
         def __init__(self, key):

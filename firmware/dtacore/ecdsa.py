@@ -2,13 +2,22 @@
 # low-S compact signatures (r || s, 64 bytes) and strict DER.
 
 from dtacore import secp256k1 as ec
-from dtacore.der import sig_from_der, sig_to_der  # noqa: F401 (re-exported)
 from dtacore.errors import DecodeError
-from dtacore.hmac import hmac_sha256
 
 N = ec.N
 HALF_N = N >> 1
 EXTRA_LEN = 32  # extra entropy is 32 bytes, as libsecp256k1's ndata (so both backends agree)
+
+
+def sig_to_der(sig):
+    from dtacore.der import sig_to_der as f
+    return f(sig)
+
+
+def sig_from_der(der):
+    # Strict: non-canonical DER raises DecodeError.
+    from dtacore.der import sig_from_der as f
+    return f(der)
 
 
 def _check_digest(digest):
@@ -18,6 +27,7 @@ def _check_digest(digest):
 
 def nonces(secret, digest, extra=None):
     # RFC 6979 3.2 HMAC-DRBG with SHA-256 (qlen == hlen == 256): yields candidate k values.
+    from dtacore.hmac import hmac_sha256
     h1 = (int.from_bytes(digest, "big") % N).to_bytes(32, "big")
     seed = bytes(secret) + h1 + (bytes(extra) if extra else b"")
     v = b"\x01" * 32
@@ -74,7 +84,12 @@ def verify(pubkey, digest, sig, allow_high_s=False):
     pt = ec.mul2_g(z * w % N, r * w % N, q)
     if pt is None:
         return False
-    return pt[0] % N == r
+    # x(R) mod N == r without an inversion: X == x*Z^2 for x = r or x = r + N (< P).
+    X, _, Z = pt
+    zz = Z * Z % ec.P
+    if X == r * zz % ec.P:
+        return True
+    return r + N < ec.P and X == (r + N) * zz % ec.P
 
 
 def verify_der(pubkey, digest, der, allow_high_s=False):

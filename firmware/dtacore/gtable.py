@@ -1,61 +1,117 @@
-# Fixed-base tables for G, derived once at first use and kept for the life of the process.
-# comb: Lim-Lee comb with TEETH teeth SPACING apart: k*G costs SPACING doublings and at most
-# SPACING mixed additions (an addition per column, table index from one bit of each row).
-# wnaf: affine odd multiples G, 3G, 5G, ... for the interleaved verification loop.
+# Fixed-base tables for G, kept compact: 64 bytes (x || y) per affine point in one blob.
+#   comb: GLV comb, TEETH teeth SPACING bits apart, entry j-1 = sum of 2^(SPACING*i)*G over the
+#         bits i of j. k*G = k1*G + k2*lambda*G costs SPACING-1 doublings and 2*SPACING mixed
+#         additions (the lambda half reads the same table through x -> beta*x).
+#   wnaf: odd multiples G, 3G, ..., for the interleaved verification loop (width WNAF_WIDTH).
+# Two ways to get them, measured by bench/crypto.py: the blobs generated once into
+# dtacore/gtable_rom.py (bytes constants: in flash when frozen or on the ESP32 .mpy path, no
+# derivation at boot) or derived here at first use (no flash, ~10 ms of start-up work).
 
+from array import array
+
+from dtacore import ecmult
 from dtacore import secp256k1 as ec
 
 TEETH = 6
-SPACING = 43  # TEETH * SPACING >= 256
-WNAF_POINTS = 32  # odd multiples up to 63*G: width-7 NAF
+SPACING = 22  # TEETH * SPACING >= ecmult.HALF_BITS
+WNAF_WIDTH = 6
+WNAF_POINTS = 1 << (WNAF_WIDTH - 2)
 
 _comb = None
 _wnaf = None
 
 
-def comb_table():
+def comb_blob():
     global _comb
     if _comb is None:
-        bases = [ec.G]
-        for i in range(1, TEETH):
-            pt = (bases[i - 1][0], bases[i - 1][1], 1)
-            for j in range(SPACING):
-                pt = ec.dbl(pt)
-            bases.append(ec.to_affine(pt))
-        jac = []
-        for j in range(1, 1 << TEETH):
-            i = 0
-            while not (j >> i) & 1:
-                i += 1
-            rest = j ^ (1 << i)
-            if rest:
-                jac.append(ec.madd(jac[rest - 1], bases[i]))
-            else:
-                jac.append((bases[i][0], bases[i][1], 1))
-        _comb = ec.batch_affine(jac)
+        from dtacore import gtable_rom
+        _comb = gtable_rom.COMB
     return _comb
 
 
-def wnaf_table():
+def wnaf_blob():
     global _wnaf
     if _wnaf is None:
-        _wnaf = ec.odd_multiples(ec.G, WNAF_POINTS)
+        from dtacore import gtable_rom
+        _wnaf = gtable_rom.WNAF
     return _wnaf
 
 
-def comb(k):
-    # Jacobian k*G for 0 <= k < 2^(TEETH*SPACING).
-    table = comb_table()
+def use_derived():
+    # Derive both tables now instead of reading gtable_rom (benchmark and tests).
+    global _comb, _wnaf
+    _comb = None
+    _wnaf = None
+    _comb = derive_comb()
+    _wnaf = derive_wnaf()
+
+
+def _blob(xs, ys):
+    out = bytearray(64 * len(xs))
+    for i in range(len(xs)):
+        out[64 * i:64 * i + 32] = xs[i].to_bytes(32, "big")
+        out[64 * i + 32:64 * i + 64] = ys[i].to_bytes(32, "big")
+    return bytes(out)
+
+
+def derive_comb():
+    bx = [ec.GX]
+    by = [ec.GY]
+    for i in range(1, TEETH):
+        pt = (bx[i - 1], by[i - 1], 1)
+        for j in range(SPACING):
+            pt = ecmult.dbl(pt[0], pt[1], pt[2])
+        pt = ec.to_affine(pt)
+        bx.append(pt[0])
+        by.append(pt[1])
+    jac = []
+    for j in range(1, 1 << TEETH):
+        i = 0
+        while not (j >> i) & 1:
+            i += 1
+        rest = j ^ (1 << i)
+        if rest:
+            X, Y, Z = jac[rest - 1]
+            jac.append(ecmult.madd(X, Y, Z, bx[i], by[i]))
+        else:
+            jac.append((bx[i], by[i], 1))
+    xs, ys = ecmult.batch_affine(jac)
+    return _blob(xs, ys)
+
+
+def derive_wnaf():
+    xs, ys = ecmult.odd_multiples(ec.GX, ec.GY, WNAF_POINTS)
+    return _blob(xs, ys)
+
+
+def comb_digits(a):
+    # Column digits (least significant column first) for 0 <= a < 2^(TEETH*SPACING): column c
+    # takes bit c of each row; index idx becomes the odd digit 2*idx - 1 (entry idx - 1).
     mask = (1 << SPACING) - 1
     rows = []
     for i in range(TEETH):
-        rows.append((k >> (i * SPACING)) & mask)
-    acc = None
-    for col in range(SPACING - 1, -1, -1):
-        acc = ec.dbl(acc)
+        rows.append((a >> (i * SPACING)) & mask)
+    out = array("b", bytes(SPACING))
+    for c in range(SPACING):
         idx = 0
         for i in range(TEETH):
-            idx |= ((rows[i] >> col) & 1) << i
+            idx |= ((rows[i] >> c) & 1) << i
         if idx:
-            acc = ec.madd(acc, table[idx - 1])
-    return acc
+            out[c] = 2 * idx - 1
+    return out
+
+
+def write_rom(path):
+    # Regenerate gtable_rom.py (host side): python -c "from dtacore import gtable;
+    # gtable.write_rom('firmware/dtacore/gtable_rom.py')"
+    def lit(b):
+        lines = []
+        for i in range(0, len(b), 32):
+            lines.append('    b"' + "".join("\\x%02x" % c for c in b[i:i + 32]) + '"')
+        return "(\n" + "\n".join(lines) + "\n)"
+    with open(path, "w") as f:
+        f.write("# Generated by dtacore.gtable.write_rom: fixed-base tables for G (see gtable.py).\n")
+        f.write("# Checked against a fresh derivation by tests/unit/test_crypto_secp256k1.py.\n")
+        f.write("# TEETH=%d SPACING=%d WNAF_WIDTH=%d\n\n" % (TEETH, SPACING, WNAF_WIDTH))
+        f.write("COMB = " + lit(derive_comb()) + "\n\n")
+        f.write("WNAF = " + lit(derive_wnaf()) + "\n")

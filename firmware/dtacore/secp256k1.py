@@ -1,11 +1,8 @@
-# secp256k1 field and group arithmetic tuned for MicroPython bigints (runs on CPython too).
-#
-# Cost model (MicroPython Unix port): every bigint operation allocates and a `% P` on a 512-bit
-# product is the dominant cost, while one modular inverse by the binary-free extended Euclid
-# below costs about ten multiplications. So: Jacobian coordinates (X/Z^2, Y/Z^3) for the running
-# sum, affine table points (mixed additions, fewer reductions), one inversion per result, and
-# small-int digit recoding so the loops touch bigints only for field arithmetic.
-# Points: affine (x, y) tuples; Jacobian (X, Y, Z) tuples; None is the point at infinity.
+# secp256k1 for MicroPython and CPython: constants, field helpers, strict point encoding and
+# the scalar multiplications the protocol needs (the loops live in dtacore.ecmult).
+# Points are affine (x, y) tuples; the point at infinity is never a valid public key here.
+
+import os
 
 from dtacore.errors import DecodeError
 
@@ -18,16 +15,14 @@ B = 7
 # GLV endomorphism: lambda*(x, y) == (beta*x, y); beta^3 == 1 mod P, lambda^3 == 1 mod N.
 BETA = 0x7AE96A2B657C07106E64479EAC3434E99CF0497512F58995C1396C28719501EE
 LAMBDA = 0x5363AD4CC05C30E0A5261C028812645A122E22EA20816678DF02967C1B23BD72
-# Short basis of the GLV lattice {(a, b): a + b*lambda == 0 mod N} (Guide to ECC, 3.5).
-_A1 = 0x3086D221A7D46BCDE86C90E49284EB15
-_B1 = -0xE4437ED6010E88286F547FA90ABFE4C3
-_A2 = 0x114CA50F7A8E2F3F657C1108D9D44CFD8
-_B2 = _A1
-_HALF_N = N >> 1
+
+ECDH_WIDTH = 4  # fixed windows of 4 bits for secret variable-base scalars (8-point table)
+ECDH_WINDOWS = 33  # 33 * 4 bits cover a GLV half (< 2^129) with an odd top digit < 2^4
+VERIFY_WIDTH = 5  # wNAF width for the public key in verification (8-point table)
 
 
 def inv(a, m):
-    # Modular inverse by the extended Euclidean algorithm (a != 0 mod m, m prime).
+    # Modular inverse by the extended Euclidean algorithm (m prime, a != 0 mod m).
     a = a % m
     if a == 0:
         raise ValueError("no inverse")
@@ -41,12 +36,49 @@ def inv(a, m):
     return x0 % m
 
 
+def _sq(x, n):
+    p = P
+    for i in range(n):
+        x = x * x % p
+    return x
+
+
 def sqrt(a):
-    # Square root mod P (P == 3 mod 4), or None when a is not a square.
-    r = pow(a, (P + 1) >> 2, P)
-    if r * r % P != a % P:
+    # a^((P+1)/4) by libsecp256k1's addition chain (253 squarings, 13 multiplications; 3-arg
+    # pow is several times slower on MicroPython). None when a is not a square.
+    p = P
+    a = a % p
+    x2 = a * a % p * a % p
+    x3 = x2 * x2 % p * a % p
+    x6 = _sq(x3, 3) * x3 % p
+    x11 = _sq(_sq(x6, 3) * x3 % p, 2) * x2 % p
+    x22 = _sq(x11, 11) * x11 % p
+    x44 = _sq(x22, 22) * x22 % p
+    x88 = _sq(x44, 44) * x44 % p
+    x220 = _sq(_sq(x88, 88) * x88 % p, 44) * x44 % p
+    t = _sq(_sq(x220, 3) * x3 % p, 23) * x22 % p
+    r = _sq(_sq(t, 6) * x2 % p, 2)
+    if r * r % p != a:
         return None
     return r
+
+
+def is_square(a):
+    # Jacobi symbol (a/P) == 1 by the binary reciprocity algorithm: Euclid-like, no exponent.
+    a = a % P
+    n = P
+    t = 1
+    while a:
+        while not a & 3:
+            a >>= 2
+        if not a & 1:
+            a >>= 1
+            if n & 7 == 3 or n & 7 == 5:
+                t = -t
+        if a & 3 == 3 and n & 3 == 3:
+            t = -t
+        a, n = n % a, a
+    return n == 1 and t == 1
 
 
 def on_curve(x, y):
@@ -56,18 +88,17 @@ def on_curve(x, y):
 def valid_secret(secret):
     if not isinstance(secret, (bytes, bytearray)) or len(secret) != 32:
         return False
-    k = int.from_bytes(secret, "big")
-    return 0 < k < N
+    return 0 < int.from_bytes(secret, "big") < N
 
 
 def decode_point(b):
-    # Strict SEC1 decoding: 33-byte compressed or 65-byte uncompressed, on the curve.
+    # Strict SEC1: 33-byte compressed (02/03) or 65-byte uncompressed (04), on the curve.
     n = len(b)
-    if n == 33 and b[0] in (2, 3):
+    if n == 33 and (b[0] == 2 or b[0] == 3):
         x = int.from_bytes(b[1:], "big")
         if x >= P:
             raise DecodeError("point x out of range")
-        y = sqrt((x * x * x + B) % P)
+        y = sqrt(x * x * x + B)
         if y is None:
             raise DecodeError("point not on curve")
         if (y & 1) != (b[0] & 1):
@@ -91,39 +122,6 @@ def encode_point(pt, compressed=True):
     return b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
 
 
-def dbl(pt):
-    # Jacobian doubling for a = 0: 3M + 4S; secp256k1 has no point of order 2.
-    if pt is None:
-        return None
-    X, Y, Z = pt
-    p = P
-    yy = Y * Y % p
-    s = 4 * X * yy % p
-    m = 3 * X * X % p
-    x3 = (m * m - 2 * s) % p
-    return (x3, (m * (s - x3) - 8 * yy * yy) % p, 2 * Y * Z % p)
-
-
-def madd(pt, q):
-    # Mixed addition: Jacobian pt plus affine q; 8M + 3S.
-    if pt is None:
-        return (q[0], q[1], 1)
-    X, Y, Z = pt
-    p = P
-    zz = Z * Z % p
-    h = q[0] * zz % p - X
-    r = q[1] * zz % p * Z % p - Y
-    if h == 0:
-        if r == 0:
-            return dbl(pt)
-        return None
-    hh = h * h % p
-    hhh = h * hh % p
-    v = X * hh % p
-    x3 = (r * r - hhh - 2 * v) % p
-    return (x3, (r * (v - x3) - Y * hhh) % p, Z * h % p)
-
-
 def to_affine(pt):
     if pt is None:
         return None
@@ -133,125 +131,77 @@ def to_affine(pt):
     return (X * zz % P, Y * zz % P * zi % P)
 
 
-def batch_affine(pts):
-    # Montgomery's trick: n Jacobian points (none at infinity) to affine with one inversion.
-    p = P
-    n = len(pts)
-    acc = [1] * n
-    a = 1
-    for i in range(n):
-        acc[i] = a
-        a = a * pts[i][2] % p
-    a = inv(a, p)
-    out = [None] * n
-    for i in range(n - 1, -1, -1):
-        X, Y, Z = pts[i]
-        zi = a * acc[i] % p
-        a = a * Z % p
-        zz = zi * zi % p
-        out[i] = (X * zz % p, Y * zz % p * zi % p)
-    return out
-
-
-def split(k):
-    # GLV: k == k1 + k2*lambda (mod N) with |k1|, |k2| < 2^129; rounded division by N.
-    c1 = (_B2 * k + _HALF_N) // N
-    c2 = (-_B1 * k + _HALF_N) // N
-    k1 = k - c1 * _A1 - c2 * _A2
-    k2 = -c1 * _B1 - c2 * _B2
-    return k1, k2
-
-
-def wnaf(k, w):
-    # Width-w NAF of k >= 0, least significant digit first; digits odd, |d| < 2^(w-1).
-    out = []
-    full = 1 << w
-    half = full >> 1
-    mask = full - 1
-    while k:
-        if k & 1:
-            d = k & mask
-            if d >= half:
-                d -= full
-            k -= d
-        else:
-            d = 0
-        out.append(d)
-        k >>= 1
-    return out
-
-
-def odd_multiples(q, count):
-    # Affine q, 3q, 5q, ... (count points), by Jacobian adds and one batch inversion.
-    q2 = to_affine(dbl((q[0], q[1], 1)))
-    pts = [(q[0], q[1], 1)]
-    for i in range(1, count):
-        pts.append(madd(pts[i - 1], q2))
-    return batch_affine(pts)
-
-
-def multi_mul(terms):
-    # Sum of k_i * Q_i by interleaved wNAF (shared doublings, Shamir's trick).
-    # terms: list of (k, table, beta_map) where k is a signed int, table holds the affine odd
-    # multiples of Q and beta_map says to use the endomorphism image (beta*x, y) of the table.
-    p = P
-    nafs = []
-    top = 0
-    for k, table, endo in terms:
-        neg = k < 0
-        digits = wnaf(-k if neg else k, _width(len(table)))
-        nafs.append((digits, table, endo, neg))
-        if len(digits) > top:
-            top = len(digits)
-    acc = None
-    for i in range(top - 1, -1, -1):
-        acc = dbl(acc)
-        for digits, table, endo, neg in nafs:
-            if i < len(digits):
-                d = digits[i]
-                if d:
-                    x, y = table[(d if d > 0 else -d) >> 1]
-                    if endo:
-                        x = x * BETA % p
-                    if (d < 0) != neg:
-                        y = p - y
-                    acc = madd(acc, (x, y))
-    return acc
-
-
-def _width(n):
-    w = 2
-    while (1 << (w - 2)) < n:
-        w += 1
-    return w
-
-
-def mul(k, q):
-    # k*q for affine q (validated by the caller) and 0 <= k < N; returns affine or None.
-    k = k % N
-    if k == 0:
-        return None
-    table = odd_multiples(q, 8)
-    k1, k2 = split(k)
-    return to_affine(multi_mul([(k1, table, False), (k2, table, True)]))
+def blind():
+    # A random non-zero Z for projective randomisation (not a secret; any RNG quality will do).
+    z = int.from_bytes(os.urandom(32), "big") % P
+    return z if z else 1
 
 
 def mul_g(k):
-    # k*G (fixed base) through the precomputed comb in dtacore.gtable.
-    from dtacore import gtable
-    return to_affine(gtable.comb(k % N))
+    # k*G for 0 < k < N through the compact GLV comb; affine result.
+    from dtacore import ecmult, gtable
+    k1, k2 = ecmult.split(k % N)
+    blob = gtable.comb_blob()
+    terms = [(gtable.comb_digits(-k1 if k1 < 0 else k1), blob, None, k1 < 0, 0),
+             (gtable.comb_digits(-k2 if k2 < 0 else k2), blob, None, k2 < 0, BETA)]
+    return to_affine(ecmult.multi(terms, blind()))
+
+
+def mul_jacobian(k, x, y):
+    # k*(x, y) for a secret 0 < k < N with a fixed add/double sequence (regular recoding on
+    # both GLV halves): the scalar is made odd by adding 1 or 2, removed at the end by one
+    # addition either way. (x, y) must be a point of order N on y^2 = x^3 + b for any b:
+    # the formulas never use b (ecdh.py uses an isomorphic curve to skip a square root).
+    from dtacore import ecmult
+    k1, k2 = ecmult.split(k % N)
+    xs, ys = ecmult.odd_multiples(x, y, 1 << (ECDH_WIDTH - 1))
+    bxs = ecmult.endo(xs)
+    terms = []
+    fix = []
+    for half, tx in ((k1, xs), (k2, bxs)):
+        neg = half < 0
+        a = -half if neg else half
+        c = 1 + (a & 1)
+        terms.append((ecmult.regular(a + c, ECDH_WIDTH, ECDH_WINDOWS), tx, ys, neg, 0))
+        fix.append((tx, neg, c))
+    pt = ecmult.multi(terms, blind())
+    for tx, neg, c in fix:
+        # subtract c*Q, c in (1, 2): two additions either way (the second is a dummy for c == 1)
+        my = ys[0] if neg else P - ys[0]
+        pt = _add(pt, tx[0], my)
+        t = _add(pt, tx[0], my)
+        if c == 2:
+            pt = t
+    return pt
+
+
+def _add(pt, x, y):
+    from dtacore import ecmult
+    if pt is None:
+        return (x, y, 1)
+    return ecmult.madd(pt[0], pt[1], pt[2], x, y)
+
+
+def mul(k, pt):
+    # k*pt (affine, of order N) for secret 0 < k < N; affine result.
+    return to_affine(mul_jacobian(k, pt[0], pt[1]))
 
 
 def mul2_g(u1, u2, q):
-    # u1*G + u2*q for signature verification: four ~128-bit halves, one doubling chain.
-    from dtacore import gtable
-    u1 = u1 % N
-    u2 = u2 % N
-    gt = gtable.wnaf_table()
-    qt = odd_multiples(q, 8)
-    a1, a2 = split(u1)
-    b1, b2 = split(u2)
-    return to_affine(multi_mul([(a1, gt, False), (a2, gt, True), (b1, qt, False), (b2, qt, True)]))
+    # u1*G + u2*q (public scalars, verification): GLV halves of both, interleaved wNAF,
+    # one doubling chain of ~128 steps. Jacobian result or None.
+    from dtacore import ecmult, gtable
+    p1, p2 = ecmult.split(u1 % N)
+    q1, q2 = ecmult.split(u2 % N)
+    blob = gtable.wnaf_blob()
+    xs, ys = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2))
+    bxs = ecmult.endo(xs)
+    terms = []
+    for h, tx, ty, beta, w in ((p1, blob, None, 0, gtable.WNAF_WIDTH),
+                               (p2, blob, None, BETA, gtable.WNAF_WIDTH),
+                               (q1, xs, ys, 0, VERIFY_WIDTH), (q2, bxs, ys, 0, VERIFY_WIDTH)):
+        terms.append((ecmult.wnaf(-h if h < 0 else h, w), tx, ty, h < 0, beta))
+    return ecmult.multi(terms)
 
 
 def pubkey(secret, compressed=True):

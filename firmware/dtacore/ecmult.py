@@ -1,0 +1,230 @@
+# secp256k1 scalar multiplication engine: the hot loops, tuned for MicroPython bigints.
+#
+# Cost model (MicroPython Unix port, measured): every bigint operation allocates; a field
+# multiplication (product plus `% P` of 512 bits) costs ~1.5-2 us, a 256-bit add ~0.15 us, and a
+# modular inverse by extended Euclid only ~35 us (about 20 multiplications). Hence: Jacobian
+# running sums (X/Z^2, Y/Z^3), affine table points (mixed additions: 7M + 4S), tables made
+# affine by one batch inversion, one inversion per result, the GLV endomorphism to halve the
+# doublings, and digit recodings that touch small ints only.
+# Tables are (xs, ys) lists of affine coordinates; odd multiples Q, 3Q, 5Q, ... of a point.
+# Digit strings are array('b') (signed bytes): small, preallocated, no list growth.
+
+from array import array
+
+from dtacore.secp256k1 import BETA, N, P, inv
+
+# Short basis of the GLV lattice {(a, b): a + b*lambda == 0 mod N} (Guide to ECC, 3.5).
+_A1 = 0x3086D221A7D46BCDE86C90E49284EB15
+_B1 = -0xE4437ED6010E88286F547FA90ABFE4C3
+_A2 = 0x114CA50F7A8E2F3F657C1108D9D44CFD8
+_HALF_N = N >> 1
+HALF_BITS = 130  # |k1|, |k2| from split() stay below 2^129; one bit of margin
+
+
+def split(k):
+    # GLV: k == k1 + k2*lambda (mod N), both halves about 128 bits (signed).
+    c1 = (_A1 * k + _HALF_N) // N
+    c2 = (-_B1 * k + _HALF_N) // N
+    return k - c1 * _A1 - c2 * _A2, -c1 * _B1 - c2 * _A1
+
+
+def dbl(X, Y, Z):
+    # Jacobian doubling for a = 0 (2M + 5S); secp256k1 has no point of order 2.
+    p = P
+    yy = Y * Y % p
+    s = (X * yy << 2) % p
+    m = X * X % p * 3
+    x3 = (m * m - s - s) % p
+    return x3, (m * (s - x3) - (yy * yy << 3)) % p, (Y * Z << 1) % p
+
+
+def madd(X, Y, Z, x, y):
+    # Jacobian (X, Y, Z) + affine (x, y); None for the point at infinity.
+    p = P
+    zz = Z * Z % p
+    h = x * zz % p - X
+    r = y * zz % p * Z % p - Y
+    if h == 0:
+        if r == 0:
+            return dbl(X, Y, Z)
+        return None
+    hh = h * h % p
+    hhh = h * hh % p
+    v = X * hh % p
+    x3 = (r * r - hhh - v - v) % p
+    return x3, (r * (v - x3) - Y * hhh) % p, Z * h % p
+
+
+def batch_affine(pts):
+    # Montgomery's trick: Jacobian points (none at infinity) to affine, one inversion.
+    p = P
+    n = len(pts)
+    acc = [1] * n
+    a = 1
+    for i in range(n):
+        acc[i] = a
+        a = a * pts[i][2] % p
+    a = inv(a, p)
+    xs = [0] * n
+    ys = [0] * n
+    for i in range(n - 1, -1, -1):
+        X, Y, Z = pts[i]
+        zi = a * acc[i] % p
+        a = a * Z % p
+        zz = zi * zi % p
+        xs[i] = X * zz % p
+        ys[i] = Y * zz % p * zi % p
+    return xs, ys
+
+
+def odd_multiples(x, y, count):
+    # Affine Q, 3Q, ..., (2*count-1)Q for affine Q of prime order (no sum hits infinity), with
+    # a single inversion: D = 2Q = (DX, DY, DZ) is affine on the isomorphic curve reached by
+    # (x, y) -> (x*DZ^2, y*DZ^3), so the table is built there by mixed additions of (DX, DY)
+    # and every true Z is the computed Z times DZ (libsecp256k1's odd-multiples trick).
+    p = P
+    dx, dy, dz = dbl(x, y, 1)
+    zz = dz * dz % p
+    pts = [None] * count
+    X = x * zz % p
+    Y = y * zz % p * dz % p
+    Z = 1
+    pts[0] = (X, Y, dz)
+    for i in range(1, count):
+        zz = Z * Z % p
+        h = dx * zz % p - X
+        r = dy * zz % p * Z % p - Y
+        hh = h * h % p
+        hhh = h * hh % p
+        v = X * hh % p
+        X = (r * r - hhh - v - v) % p
+        Y = (r * (v - X) - Y * hhh) % p
+        Z = Z * h % p
+        pts[i] = (X, Y, Z * dz % p)
+    return batch_affine(pts)
+
+
+def endo(xs):
+    # x coordinates of lambda*Q for each Q: (beta*x, y).
+    p = P
+    return [x * BETA % p for x in xs]
+
+
+def wnaf(k, w):
+    # Width-w NAF of k >= 0, least significant first; digits odd, |d| < 2^(w-1).
+    # Works on a small-int window refilled a byte at a time (no bigint ops per bit).
+    nb = HALF_BITS // 8 + 1
+    kb = k.to_bytes(nb, "little")
+    out = array("b", bytes(8 * nb + 1))
+    o = 0
+    full = 1 << w
+    half = full >> 1
+    mask = full - 1
+    acc = 0
+    have = 0
+    pos = 0
+    n = nb
+    while True:
+        while have <= w and pos < n:
+            acc += kb[pos] << have
+            have += 8
+            pos += 1
+        if acc == 0 and pos >= n:
+            return out
+        if acc & 1:
+            d = acc & mask
+            if d >= half:
+                d -= full
+            acc -= d
+            out[o] = d
+            o += w
+            acc >>= w
+            have -= w
+        else:
+            o += 1
+            acc >>= 1
+            have -= 1
+
+
+def regular(k, w, count):
+    # Fixed-window signed recoding of odd k > 0 (Joye-Tunstall): count odd digits in
+    # [-(2^w-1), 2^w-1], one every w bits, so the add/double sequence does not depend on k.
+    out = array("b", bytes((count - 1) * w + 1))
+    m = (2 << w) - 1
+    t = 1 << w
+    for i in range(count - 1):
+        d = (k & m) - t
+        k = (k - d) >> w
+        out[i * w] = d
+    out[(count - 1) * w] = k
+    return out
+
+
+def multi(terms, blind=1):
+    # Sum of digits_i * Q_i by interleaved recodings with one shared doubling chain (Shamir's
+    # trick). terms: (digits, xs, ys, neg, beta); digit d adds (+/-) table entry |d| >> 1, negated
+    # again when neg. A table is (xs, ys) lists, or ys None and xs a blob of 64-byte x||y
+    # entries (compact tables, read in place). beta (or 0) maps x to the lambda*Q image.
+    # blind: Z of the first point (projective randomisation). Returns Jacobian or None.
+    p = P
+    top = 0
+    for t in terms:
+        if len(t[0]) > top:
+            top = len(t[0])
+    X = Y = Z = 0
+    inf = True
+    for i in range(top - 1, -1, -1):
+        if not inf:
+            yy = Y * Y % p
+            s = (X * yy << 2) % p
+            m = X * X % p * 3
+            X = (m * m - s - s) % p
+            Z = (Y * Z << 1) % p
+            Y = (m * (s - X) - (yy * yy << 3)) % p
+        for digits, xs, ys, neg, beta in terms:
+            if i >= len(digits):
+                continue
+            d = digits[i]
+            if not d:
+                continue
+            if d < 0:
+                j = (-d) >> 1
+                neg = not neg
+            else:
+                j = d >> 1
+            if ys is None:
+                j <<= 6
+                x = int.from_bytes(xs[j:j + 32], "big")
+                y = int.from_bytes(xs[j + 32:j + 64], "big")
+            else:
+                x = xs[j]
+                y = ys[j]
+            if neg:
+                y = p - y
+            if beta:
+                x = x * beta % p
+            if inf:
+                zz = blind * blind % p
+                X = x * zz % p
+                Y = y * zz % p * blind % p
+                Z = blind
+                inf = False
+                continue
+            zz = Z * Z % p
+            h = x * zz % p - X
+            r = y * zz % p * Z % p - Y
+            if h == 0:
+                if r == 0:
+                    X, Y, Z = dbl(X, Y, Z)
+                else:
+                    inf = True
+                continue
+            hh = h * h % p
+            hhh = h * hh % p
+            v = X * hh % p
+            X = (r * r - hhh - v - v) % p
+            Y = (r * (v - X) - Y * hhh) % p
+            Z = Z * h % p
+    if inf:
+        return None
+    return X, Y, Z
