@@ -165,3 +165,20 @@ def test_guards():
     with pytest.raises(merkle.ProofShapeError):
         merkle.verify_consistency(5, 5, t.root(5), t.root(5), [t.root(1)])
     merkle.verify_consistency(0, 5, merkle.empty_root(), t.root(5), [])
+
+
+def test_append_and_proof_cost_is_logarithmic():
+    # Structural cost, not timing: nodes written per append (hash computations) and nodes read
+    # per proof stay within log2(n) + 1, and appends average under 2 nodes.
+    t = MerkleTree()
+    written = 0
+    for i in range(1, 4097):
+        new = t.append_leaf_hash(merkle.hash_leaf(i.to_bytes(4, "big")))
+        assert len(new) <= i.bit_length() + 1
+        written += len(new)
+    assert written < 2 * 4096
+    for n in (1000, 4096):
+        for i in range(0, n, 37):
+            assert len(t.inclusion_proof(i, n)) <= (n - 1).bit_length()
+        for m in range(1, n, 41):
+            assert len(t.consistency_proof(m, n)) <= 2 * (n - 1).bit_length()
