@@ -92,3 +92,82 @@ def payload_of(script):
     if start + size != n:
         return None
     return bytes(script[start:n])
+
+
+# -- reading an anchoring transaction ---------------------------------------------------------
+# Enough of the Bitcoin transaction format (BIP 144 for witness) to find the txid, the spent
+# outpoints, the outputs and the first input's witness stack. Limits keep hostile input small.
+MAX_TX_SIZE = 100000
+MAX_IO = 1000
+
+
+def _varint(buf, pos):
+    if pos >= len(buf):
+        raise DecodeError("transaction truncated")
+    first = buf[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    size = 2 if first == 0xFD else (4 if first == 0xFE else 8)
+    if pos + 1 + size > len(buf):
+        raise DecodeError("transaction truncated")
+    return int.from_bytes(bytes(buf[pos + 1:pos + 1 + size]), "little"), pos + 1 + size
+
+
+def _take(buf, pos, n):
+    if n < 0 or pos + n > len(buf):
+        raise DecodeError("transaction truncated")
+    return bytes(buf[pos:pos + n]), pos + n
+
+
+def parse_tx(raw):
+    # -> (txid, inputs [(prev_txid, vout, sequence)], outputs [(value, script)], witness of input 0)
+    # txids in internal byte order. Raises DecodeError on anything malformed or trailing.
+    import hashlib
+    if len(raw) > MAX_TX_SIZE or len(raw) < 10:
+        raise DecodeError("transaction size out of range")
+    segwit = raw[4] == 0 and raw[5] == 1
+    pos = 6 if segwit else 4
+    body_start = pos
+    n_in, pos = _varint(raw, pos)
+    if n_in == 0 or n_in > MAX_IO:
+        raise DecodeError("transaction input count out of range")
+    inputs = []
+    for _ in range(n_in):
+        prev, pos = _take(raw, pos, 36)
+        slen, pos = _varint(raw, pos)
+        _, pos = _take(raw, pos, slen)
+        seq, pos = _take(raw, pos, 4)
+        inputs.append((prev[0:32], struct.unpack("<I", prev[32:36])[0], struct.unpack("<I", seq)[0]))
+    n_out, pos = _varint(raw, pos)
+    if n_out > MAX_IO:
+        raise DecodeError("transaction output count out of range")
+    outputs = []
+    for _ in range(n_out):
+        value, pos = _take(raw, pos, 8)
+        slen, pos = _varint(raw, pos)
+        script, pos = _take(raw, pos, slen)
+        outputs.append((struct.unpack("<q", value)[0], script))
+    body_end = pos
+    witness0 = []
+    if segwit:
+        for i in range(n_in):
+            items, pos = _varint(raw, pos)
+            for _ in range(items):
+                ilen, pos = _varint(raw, pos)
+                item, pos = _take(raw, pos, ilen)
+                if i == 0:
+                    witness0.append(item)
+    if pos + 4 != len(raw):
+        raise DecodeError("transaction has trailing bytes or is truncated")
+    stripped = bytes(raw[0:4]) + bytes(raw[body_start:body_end]) + bytes(raw[pos:pos + 4])
+    txid = hashlib.sha256(hashlib.sha256(stripped).digest()).digest()
+    return txid, inputs, outputs, witness0
+
+
+def find_payload(outputs):
+    # The first OP_RETURN data push among parsed outputs, or None.
+    for _, script in outputs:
+        data = payload_of(script)
+        if data is not None:
+            return data
+    return None
