@@ -14,6 +14,6 @@ class VerifyError(ProtocolError):
     # Bytes that parse but do not verify: a signature, a digest or a proof that does not match.
     # When a recomputed value differs from the claimed one, both are kept for the message.
     def __init__(self, msg, expected=None, got=None):
-        ProtocolError.__init__(self, msg)
+        super().__init__(msg)
         self.expected = expected
         self.got = got
