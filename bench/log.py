@@ -4,15 +4,19 @@
 
 For each tree size N in 10^4, 10^5, 10^6:
   * durable appends/s: entries appended on top of an N-entry store through Log.append_many in
-    group commits of GROUP entries (each call = one SQLite transaction; WAL + synchronous=FULL,
+    batches of GROUP entries (each call = one SQLite transaction; WAL + synchronous=FULL,
     so the WAL is fsynced at every COMMIT before append_many returns: an acknowledged append is
-    durable). Log closes and commits (fsync) a signed checkpoint every second. Also single-entry
-    commits (one fsync per append) for reference.
+    durable). Log closes and commits (fsync) a signed checkpoint every second. Then THREADS
+    threads each calling Log.append (one entry per call) for the same time: leader/follower group
+    commit, each call returns after its transaction's fsync. Also single-entry commits from one
+    caller (one fsync per append) for reference.
   * inclusion proofs/s (random index, tree size N), consistency proofs/s (random size1 < N),
     inclusion verifications/s (dtacore.merkle, pure Python, the same code the device runs).
   * the same for pymerkle 7 SqliteTree (its durable peer: one transaction per append_entry) and
-    InmemoryTree (not durable), after WARMUP seconds of untimed proofs to fill its subroot cache. pymerkle's trees at 10^6 are built with append_entries (bulk).
-The 10^6 stores are built through the bulk path (append_many with 100k-entry transactions).
+    InmemoryTree (not durable), after WARMUP seconds of untimed proofs to fill its subroot
+    cache. pymerkle's "durable appends" column is its append_entry (one commit per entry).
+All trees are first built to N through the bulk paths (our append_many with 100k-entry
+transactions, pymerkle's append_entries).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import random
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +40,7 @@ from dta.log.store import LogStore
 
 SIZES = tuple(int(x) for x in os.environ.get("DTA_BENCH_LOG_SIZES", "10000,100000,1000000").split(","))
 GROUP = 500  # entries per group commit in the durable-append measurement
+THREADS = 32  # concurrent callers of Log.append in the group-commit measurement
 APPEND_SECONDS = 2.0  # each durable-append measurement runs this long
 OP_SECONDS = 1.0  # each proof / verify measurement runs this long
 WARMUP = 5.0  # seconds of untimed pymerkle proofs before its proof measurements
@@ -83,6 +89,30 @@ def ours(tmp: Path, n: int) -> dict:
         done += GROUP
     out["durable_appends"] = done / (time.perf_counter() - t0)
     out["checkpoints"] = len(store.checkpoints()) - cps
+    # Concurrent single appends (THREADS callers of Log.append): leader/follower group commit,
+    # each caller acknowledged only after the transaction holding its entry is fsynced.
+    base = n + done
+    counter = [0]
+    stop = [False]
+
+    def worker(w):
+        k = 0
+        while not stop[0]:
+            log.append(entries(base + w * 10**7 + k, 1)[0])
+            k += 1
+        counter[0] += k
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(THREADS)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    while time.perf_counter() - t0 < APPEND_SECONDS:
+        threads[0].join(0.05)
+    stop[0] = True
+    for t in threads:
+        t.join()
+    out["threaded_appends"] = counter[0] / (time.perf_counter() - t0)
+    done = store.size - n
     # Single-entry commits: one fsync each.
     k = [0]
 
@@ -166,20 +196,20 @@ def main() -> None:
             print(f"\n== N = {n:,}  (measured in {time.perf_counter() - t0:.0f} s)")
             print(f"{'':28}{'ours':>11}{'pym sqlite':>11}{'pym memory':>11}"
                   f"{'x sqlite':>9}{'x memory':>9}")
-            for key, label in (("durable_appends", f"durable appends (group {GROUP})"),
+            for key, label in (("durable_appends", f"durable appends (batch {GROUP})"),
+                               ("threaded_appends", f"durable appends ({THREADS} threads)"),
                                ("single_appends", "appends, 1 per commit"),
                                ("bulk_appends", "bulk build"),
                                ("inclusion", "inclusion proofs"),
                                ("consistency", "consistency proofs"),
                                ("verify", "inclusion verifications")):
                 a = o[key]
-                b = sq.get(key if key != "durable_appends" else "single_appends")
-                c = im.get(key if key != "durable_appends" else "single_appends")
+                peer = ("single_appends" if key in ("durable_appends", "threaded_appends")
+                        else key)
+                b, c = sq[peer], im[peer]
                 print(f"{label:28}{fmt(a)}{fmt(b)}{fmt(c)}{a / b:>8.1f}x{a / c:>8.1f}x")
             print(f"ours: {o['checkpoints']} checkpoints closed during the durable run, "
                   f"reopen {o['open_s']:.2f} s, mean proof length {o['proof_len']:.1f} hashes")
-            print("(durable appends are compared with pymerkle's append_entry, its only "
-                  "per-entry durable path)")
         base_n, base = rows[0][0], rows[0][1]
         print(f"\n== scaling, ours: per-op cost relative to N = {base_n:,} "
               "(O(log n) allows up to log2(N)/log2(N0))")

@@ -181,3 +181,32 @@ def test_local_signer_file(tmp_path):
     d = os.urandom(32)
     assert verify_digest(a.public_key, d, a.sign_digest(d))
     assert not verify_digest(a.public_key, d, bytes(64))
+
+
+def test_group_commit_from_many_threads(tmp_path, signer):
+    import threading
+
+    log = Log(LogStore(tmp_path / "log.sqlite3", origin=ORIGIN), signer, window_seconds=3600,
+              max_entries=10**9)
+    got = {}
+
+    def worker(w):
+        got[w] = [log.append(b"w%d-%d" % (w, k)) for k in range(200)]
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    indices = sorted(i for v in got.values() for i in v)
+    assert indices == list(range(1600))
+    for w, idx in got.items():
+        assert [log.store.entry(i) for i in idx] == [b"w%d-%d" % (w, k) for k in range(200)]
+    assert log.store.verify_integrity() == 1600
+
+
+def test_group_commit_reports_failure_to_every_caller(tmp_path, signer):
+    log = Log(LogStore(tmp_path / "log.sqlite3", origin=ORIGIN), signer)
+    with pytest.raises(StoreError):
+        log.append(b"")
+    assert log.append(b"ok") == 0

@@ -25,7 +25,7 @@ from dtacore import entries as entries_mod
 from dtacore import merkle, note
 
 from dta.errors import StoreError
-from dta.log.tree import MerkleTree
+from dta.log.tree import MerkleTree, TreeError
 
 SCHEMA_VERSION = 1
 H = merkle.HASH_SIZE
@@ -82,6 +82,7 @@ class LogStore:
             self.db.executescript(_SCHEMA + _TRIGGERS)
             self._init_meta()
             self.tree = self._load_tree()
+            self._committed = self.tree.size
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
         self._check_last_checkpoint()
@@ -160,8 +161,13 @@ class LogStore:
 
     @property
     def size(self) -> int:
-        with self._lock:
-            return self.tree.size
+        """Committed tree size. Lock-free: readers never look past it, and nodes below it never
+        change, so proofs and roots run concurrently with an append in flight."""
+        return self._committed
+
+    def _check_size(self, size: int) -> None:
+        if not 0 <= size <= self._committed:
+            raise TreeError(f"no tree of size {size} (current size {self._committed})")
 
     def append(self, data: bytes) -> int:
         """Append one encoded entry durably; returns its index."""
@@ -190,6 +196,7 @@ class LogStore:
             except BaseException:
                 tree.truncate(first)
                 raise
+            self._committed = first + len(items)
             return range(first, first + len(items))
 
     # -- reading -----------------------------------------------------------------------------
@@ -201,23 +208,25 @@ class LogStore:
         return row[0]
 
     def leaf_hash(self, index: int) -> bytes:
-        if not 0 <= index < self.size:
-            raise StoreError(f"no entry {index} (size {self.size})")
+        if not 0 <= index < self._committed:
+            raise StoreError(f"no entry {index} (size {self._committed})")
         return self.tree.node(0, index)
 
-    # Reads take the lock so that they never see leaves of a transaction still in flight.
+    # Reads check against the committed size, so they never see leaves of a transaction still
+    # in flight, and need no lock.
 
     def root(self, size: int | None = None) -> bytes:
-        with self._lock:
-            return self.tree.root(size)
+        size = self._committed if size is None else size
+        self._check_size(size)
+        return self.tree.root(size)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self._lock:
-            return self.tree.inclusion_proof(index, size)
+        self._check_size(size)
+        return self.tree.inclusion_proof(index, size)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        with self._lock:
-            return self.tree.consistency_proof(size1, size2)
+        self._check_size(size2)
+        return self.tree.consistency_proof(size1, size2)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -250,7 +259,7 @@ class LogStore:
                          now: float | None = None) -> CheckpointRecord:
         """Sign the current tree head as a C2SP checkpoint note and store it. Seq starts at 0."""
         with self._lock:
-            size = self.tree.size
+            size = self._committed
             root = self.tree.root(size)
             text = note.sign_checkpoint(self.origin, size, root, key_name or self.origin,
                                         signer.public_key, signer.sign_digest)
