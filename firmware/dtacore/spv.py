@@ -20,6 +20,16 @@ MAX_BLOCK_TXS = 16666
 MAX_HEADERS = 5000
 
 
+class SpvError(VerifyError):
+    # A header, chain or merkle proof that does not check. MicroPython 1.29 user exception
+    # classes have no __init__ attribute to call (VerifyError.__init__ calls
+    # ProtocolError.__init__), so skip past VerifyError with the two-argument super().
+    def __init__(self, msg, expected=None, got=None):
+        super(VerifyError, self).__init__(msg)
+        self.expected = expected
+        self.got = got
+
+
 def sha256d(data):
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
@@ -55,15 +65,15 @@ def target_from_bits(bits):
     exp = bits >> 24
     mant = bits & 0x7FFFFF
     if bits & 0x800000:
-        raise VerifyError("nBits encodes a negative target", got=bits)
+        raise SpvError("nBits encodes a negative target", got=bits)
     if exp <= 3:
         target = mant >> (8 * (3 - exp))
     else:
         if mant and (exp > 34 or (mant > 0xFF and exp > 33) or (mant > 0xFFFF and exp > 32)):
-            raise VerifyError("nBits target overflows 256 bits", got=bits)
+            raise SpvError("nBits target overflows 256 bits", got=bits)
         target = mant << (8 * (exp - 3))
     if target == 0:
-        raise VerifyError("nBits encodes a zero target", got=bits)
+        raise SpvError("nBits encodes a zero target", got=bits)
     return target
 
 
@@ -74,19 +84,19 @@ def check_pow(header):
     h = header_hash(header)
     target = target_from_bits(header_bits(header))
     if int.from_bytes(h, "little") > target:
-        raise VerifyError("proof of work: header hash above its target", expected=target,
+        raise SpvError("proof of work: header hash above its target", expected=target,
                           got=int.from_bytes(h, "little"))
     return h
 
 
 def _check_retarget(old_bits, new_bits, height):
     if height % RETARGET_INTERVAL:
-        raise VerifyError("header chain: difficulty changed outside a retarget height",
+        raise SpvError("header chain: difficulty changed outside a retarget height",
                           expected=old_bits, got=new_bits)
     old_t = target_from_bits(old_bits)
     new_t = target_from_bits(new_bits)
     if new_t > old_t * 4 or new_t < old_t // 4:
-        raise VerifyError("header chain: retarget by more than a factor of 4",
+        raise SpvError("header chain: retarget by more than a factor of 4",
                           expected=old_bits, got=new_bits)
 
 
@@ -107,7 +117,7 @@ def verify_chain(checkpoint, headers, checkpoint_height):
         h = mv[i * HEADER_LEN:(i + 1) * HEADER_LEN]
         height = checkpoint_height + 1 + i
         if bytes(h[4:36]) != prev:
-            raise VerifyError("header chain: header at height %d does not link to its parent" % height,
+            raise SpvError("header chain: header at height %d does not link to its parent" % height,
                               expected=prev, got=bytes(h[4:36]))
         b = header_bits(h)
         if b != bits:
@@ -136,7 +146,7 @@ def root_from_branch(txid, branch, index):
             h = sha256d(h + bytes(sib))
         index >>= 1
     if index:
-        raise VerifyError("merkle branch shorter than the transaction index needs")
+        raise SpvError("merkle branch shorter than the transaction index needs")
     return h
 
 
@@ -192,7 +202,7 @@ class _Walk:
             right = self.node(height - 1, pos * 2 + 1)
             if right == left:
                 # duplicated subtrees make two trees with one root (CVE-2012-2459)
-                raise VerifyError("partial merkle tree: identical sibling subtrees")
+                raise SpvError("partial merkle tree: identical sibling subtrees")
         else:
             right = left
         return sha256d(left + right)
@@ -223,7 +233,7 @@ def parse_txout_proof(proof):
     if walk.hash_i != n or (walk.bit_i + 7) // 8 != m:
         raise DecodeError("txout proof: unused hashes or flag bytes")
     if root != merkle_root(header):
-        raise VerifyError("transaction in block: merkle tree root is not the header's merkle root",
+        raise SpvError("transaction in block: merkle tree root is not the header's merkle root",
                           expected=merkle_root(header), got=root)
     return header, walk.matched
 
@@ -234,4 +244,4 @@ def tx_in_proof(txid, proof):
     for h, _ in matched:
         if h == txid:
             return header
-    raise VerifyError("transaction in block: txid is not in the merkle proof", expected=txid)
+    raise SpvError("transaction in block: txid is not in the merkle proof", expected=txid)
