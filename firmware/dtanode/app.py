@@ -1,5 +1,6 @@
 # Boot sequence: board and config, entropy health, identity, boot counter, signed hello over MQTT.
 
+import gc
 import sys
 
 from dtacore import ecdsa, wire
@@ -54,6 +55,8 @@ def run(board_path="board.json", config_path="config.json"):
         return EXIT_ENTROPY
     say("entropy", status="ok", source=repr(source.describe))
     root = cfg["storage"]
+    # The curve tables want a few contiguous KiB: collect before the first key operation.
+    gc.collect()
     try:
         secret, pubkey, created = identity.load_or_create(root, source)
         boot = identity.next_boot(root)
@@ -70,6 +73,8 @@ def run(board_path="board.json", config_path="config.json"):
         say("offline", reason=repr(str(e)))
         return EXIT_NETWORK
     say("hello", key_id=wire._hex(kid), boot=boot, bytes=len(frame))
+    gc.collect()
+    say("memory", free=gc.mem_free(), used=gc.mem_alloc())
     if cfg["once"]:
         client.disconnect()
         return 0
