@@ -60,6 +60,8 @@ class Fleet:
                          f"boot #{ev.get('boot')}")
             elif kind == "hello":
                 self.say(f"{name}: sent a signed hello ({ev.get('bytes')} bytes)")
+            elif kind == "memory":
+                self.say(f"{name}: online, {int(ev.get('free', 0)) / 1024:.1f} KiB of heap free")
             elif kind == "refuse":
                 self.say(f"{name}: REFUSED to start: {ev.get('reason')}: {ev.get('detail')}")
             elif kind == "exit" and ev.get("code") not in (0, -15):
