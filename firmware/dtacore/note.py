@@ -57,7 +57,7 @@ def _b64(data):
 def _unb64(text, what):
     try:
         data = binascii.a2b_base64(text)
-    except Exception:
+    except ValueError:  # binascii.Error on CPython is a ValueError; MicroPython raises ValueError
         raise DecodeError(what + " is not base64")
     if _b64(data) != text:
         raise DecodeError(what + " is not canonical base64")
