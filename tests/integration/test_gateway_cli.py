@@ -1,0 +1,37 @@
+"""`dta gateway run` and `dta devices emulate` as separate processes, as an operator runs them."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+DTA = str(Path(sys.executable).parent / "dta")
+
+
+def test_gateway_process_registers_an_emulated_device(broker, tmp_path):
+    env = dict(os.environ, DTA_DATA_DIR=str(tmp_path / "gw"), DTA_MQTT_PORT=str(broker.port),
+               PYTHONUNBUFFERED="1")
+    gw = subprocess.Popen([DTA, "gateway", "run"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = gw.stdout.readline()  # printed once the broker acknowledged the subscription
+        assert "gateway listening on mqtt://127.0.0.1:" in ready, ready
+        dev_env = dict(env, DTA_DATA_DIR=str(tmp_path / "dev"))
+        for _ in range(2):
+            out = subprocess.run([DTA, "devices", "emulate", str(tmp_path / "dev" / "d1"), "--once"],
+                                 env=dev_env, capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stdout + out.stderr
+        events = [json.loads(line) for line in out.stdout.splitlines()]
+        kid = next(e["key_id"] for e in events if e["event"] == "hello")
+        assert gw.stdout.readline().startswith(f"new device {kid} (unix, firmware")
+        assert gw.stdout.readline().strip() == f"device {kid} back online (boot #2)"
+    finally:
+        gw.send_signal(signal.SIGINT)
+        rest, _ = gw.communicate(timeout=30)
+    assert gw.returncode == 0 and "gateway stopped" in rest
+    listed = subprocess.run([DTA, "devices", "list", "--json"], env=env, capture_output=True,
+                            text=True)
+    (device,) = json.loads(listed.stdout)["devices"]
+    assert device["key_id"] == kid and device["boot"] == 2 and device["hellos"] == 2
