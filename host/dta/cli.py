@@ -39,10 +39,12 @@ def _register() -> None:
     from dta.demo.cli import cli as demo_cli
     from dta.emulator_cli import emulate
     from dta.authority.cli import cli as authority_cli
+    from dta.chain.cli import cli as anchor_cli, receipt_cli, verify_cmd
     from dta.log.cli import cli as log_cli
 
     devices_cli.add_command(emulate)
-    for cmd in (authority_cli, gateway_cli, devices_cli, firmware_cli, demo_cli, log_cli):
+    for cmd in (authority_cli, anchor_cli, receipt_cli, verify_cmd,
+                gateway_cli, devices_cli, firmware_cli, demo_cli, log_cli):
         main.add_command(cmd)
 
 

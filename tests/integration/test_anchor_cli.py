@@ -1,0 +1,73 @@
+"""The whole flow through the `dta` CLI on a real regtest node: authority init, funding found in
+blocks, the anchorer run over the log's checkpoints, receipt upgrade, offline verify, history."""
+
+import json
+
+from click.testing import CliRunner
+
+from dtacore import entries as E
+from dta.cli import main
+
+PK = bytes.fromhex("02" + "ab" * 32)
+K = 2
+
+
+def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
+    runner = CliRunner()
+    pw = tmp_path / "pw"
+    pw.write_text("cli passphrase\n")
+    env = {"DTA_BITCOIN_RPC": regtest_node.url, "DTA_PASSPHRASE": "", "DTA_CONFIG": ""}
+    base = ["--data-dir", str(tmp_path / "dta")]
+
+    def dta(*args, ok=True):
+        res = runner.invoke(main, base + list(args), env=env, catch_exceptions=False)
+        if ok:
+            assert res.exit_code == 0, res.output
+        return res
+
+    dta("authority", "init", "--name", "cli-anchor", "--passphrase-file", str(pw))
+    facts = json.loads(dta("authority", "show").stdout)
+    script = bytes.fromhex(json.loads(dta("authority", "address").stdout)["script_pubkey"])
+    start = regtest_node.node.height()
+    regtest_node.fund(script)
+    found = json.loads(dta("anchor", "fund", "--from-height", str(start), "--passphrase-file", str(pw)).stdout)
+    assert found["value"] > 0
+
+    for i in range(3):
+        entry = E.DeviceEvent(PK, i, 1, b"evt %d" % i, bytes(64), 1764000000000 + i).encode()
+        dta("log", "append", entry.hex(), "--passphrase-file", str(pw))
+    dta("log", "checkpoint", "--passphrase-file", str(pw))
+
+    env["DTA_CONFIG"] = str(tmp_path / "dta.toml")
+    (tmp_path / "dta.toml").write_text(f"[chain]\nconfirmations = {K}\n")
+    out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw)).stdout)
+    assert [a["state"] for a in out["anchors"]] == ["unconfirmed", "unconfirmed"]
+    regtest_node.mine(K)
+    out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw)).stdout)
+    assert [a["state"] for a in out["anchors"]] == ["final", "final"]
+    status = json.loads(dta("anchor", "status").stdout)
+    assert status["anchors"][1]["sequence"] == 0
+
+    receipt = tmp_path / "r.json"
+    receipt.write_text(dta("log", "prove", "1").stdout)
+    upgraded = tmp_path / "r2.json"
+    dta("receipt", "upgrade", str(receipt), "--out", str(upgraded))
+    ev = json.loads(upgraded.read_text())["anchor"]
+    assert ev["status"] == "anchored"
+    node = regtest_node.node
+    trusted = node.header_hex(node.block_hash(ev["checkpoint_height"]))
+    res = dta("verify", str(upgraded), "--checkpoint-header", trusted,
+              "--checkpoint-height", str(ev["checkpoint_height"]), "--dta-id", facts["dta_id"])
+    assert json.loads(res.stdout)["valid"] is True
+    res = dta("verify", str(upgraded), "--node", regtest_node.url)
+    assert json.loads(res.stdout)["confirmations"] >= K
+
+    bad = json.loads(upgraded.read_text())
+    bad["anchor"]["sequence"] += 1
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    res = dta("verify", str(tmp_path / "bad.json"), "--checkpoint-header", trusted,
+              "--checkpoint-height", str(ev["checkpoint_height"]), ok=False)
+    assert res.exit_code == 1 and json.loads(res.stdout)["link"] == "payload"
+
+    hist = json.loads(dta("verify", "--history", facts["dta_id"], "--from-height", str(start)).stdout)
+    assert hist["ok"] and hist["birth"] and [a["sequence"] for a in hist["anchors"]] == [0]
