@@ -14,6 +14,7 @@ Triggers make all three tables append-only.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -148,16 +149,18 @@ class LogStore:
 
     # -- appending -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
     def _txn(self):
-        db = self.db
-
-        class _T:
-            def __enter__(self):
-                db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, et, ev, tb):
-                db.execute("COMMIT" if et is None else "ROLLBACK")
-        return _T()
+        # COMMIT returns only after the WAL is fsynced (synchronous=FULL). If anything fails,
+        # including COMMIT itself, the transaction is rolled back so the connection stays usable.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
 
     @property
     def size(self) -> int:
@@ -189,7 +192,7 @@ class LogStore:
                 for i, d in enumerate(items):
                     leaf = merkle.hash_leaf(d)
                     rows.append((first + i, leaf, d))
-                    nodes.extend(n for n in tree.append_leaf_hash(leaf)[1:])
+                    nodes.extend(tree.append_leaf_hash(leaf)[1:])
                 with self._txn():
                     self.db.executemany("INSERT INTO entries VALUES (?, ?, ?)", rows)
                     self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
@@ -201,8 +204,13 @@ class LogStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    # SQLite reads share the writer's connection, so they take the lock (a proof does not).
+
     def entry(self, index: int) -> bytes:
-        row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        if not 0 <= index < self._committed:
+            raise StoreError(f"no entry {index} (size {self._committed})")
+        with self._lock:
+            row = self.db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
         if row is None:
             raise StoreError(f"no entry {index} (size {self.size})")
         return row[0]
@@ -231,28 +239,36 @@ class LogStore:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def last_checkpoint(self) -> CheckpointRecord | None:
+        with self._lock:
+            return self._last_checkpoint()
+
+    def _last_checkpoint(self) -> CheckpointRecord | None:
         row = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
                               "ORDER BY seq DESC LIMIT 1").fetchone()
         return CheckpointRecord(*row) if row else None
 
     def checkpoint(self, seq: int) -> CheckpointRecord:
-        row = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
-                              "WHERE seq = ?", (seq,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT seq, tree_size, root, note, created_at "
+                                  "FROM checkpoints WHERE seq = ?", (seq,)).fetchone()
         if row is None:
             raise StoreError(f"no checkpoint {seq}")
         return CheckpointRecord(*row)
 
     def checkpoints(self, after_seq: int | None = None) -> list[CheckpointRecord]:
         """Closed checkpoints in order, those with seq > after_seq if given (for anchoring)."""
-        rows = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
-                               "WHERE seq > ? ORDER BY seq",
-                               (-1 if after_seq is None else after_seq,))
+        with self._lock:
+            rows = self.db.execute("SELECT seq, tree_size, root, note, created_at "
+                                   "FROM checkpoints WHERE seq > ? ORDER BY seq",
+                                   (-1 if after_seq is None else after_seq,)).fetchall()
         return [CheckpointRecord(*r) for r in rows]
 
     def checkpoint_covering(self, index: int) -> CheckpointRecord | None:
         """The first checkpoint whose tree contains entry `index`."""
-        row = self.db.execute("SELECT seq, tree_size, root, note, created_at FROM checkpoints "
-                              "WHERE tree_size > ? ORDER BY seq LIMIT 1", (index,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT seq, tree_size, root, note, created_at "
+                                  "FROM checkpoints WHERE tree_size > ? ORDER BY seq LIMIT 1",
+                                  (index,)).fetchone()
         return CheckpointRecord(*row) if row else None
 
     def close_checkpoint(self, signer: Signer, *, key_name: str | None = None,
@@ -263,7 +279,7 @@ class LogStore:
             root = self.tree.root(size)
             text = note.sign_checkpoint(self.origin, size, root, key_name or self.origin,
                                         signer.public_key, signer.sign_digest)
-            last = self.last_checkpoint()
+            last = self._last_checkpoint()
             if last is not None and last.tree_size > size:
                 raise StoreError("tree shrank below the last checkpoint")
             seq = 0 if last is None else last.seq + 1
