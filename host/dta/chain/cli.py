@@ -183,6 +183,41 @@ def upgrade_cmd(ctx, receipt_file, out, checkpoint_height, node_url):
         click.echo(text)
 
 
+@receipt_cli.command("birth")
+@click.option("--reveal", is_flag=True, help="Include the Birth Record itself (needs the passphrase).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write here (default: stdout).")
+@click.option("--checkpoint-height", type=int, default=None,
+              help="Height of the verifier's trusted header (default: the anchor block's parent).")
+@click.option("--node", "node_url", default=None, help="JSON-RPC URL (default: chain.rpc_url).")
+@passphrase_option
+@pass_ctx
+def birth_receipt_cmd(ctx, reveal, out, checkpoint_height, node_url, passphrase_file):
+    """A receipt proving this D-TA's identity key anchored its id, k blocks deep."""
+    from dta.authority import identity
+    try:
+        facts = identity.load_public(ctx.cfg.data_dir)
+        row = open_store(ctx.cfg).get(0)
+        node = node_from(ctx.cfg, node_url)
+        if row is None or row.state not in (CONFIRMED, FINAL) or node is None:
+            raise ChainError("the Birth Record is not in a block yet (dta anchor run; a node is needed)")
+        record = None
+        if reveal:
+            record = identity.unlock(ctx.cfg.data_dir, identity.resolve_passphrase(passphrase_file)).birth.encode()
+        ev = receipts.birth_evidence(
+            node, network=facts["network"], dta_id=bytes.fromhex(facts["dta_id"]),
+            identity_pubkey=bytes.fromhex(facts["identity_pubkey"]), txid=row.txid,
+            raw_tx=row.current["raw"], block_hash=row.block_hash,
+            k=k_for(ctx.cfg, facts["network"]), checkpoint_height=checkpoint_height,
+            birth_record=record)
+    except (DtaError, ValueError) as exc:
+        _fail(exc)
+    text = json.dumps(ev, sort_keys=True)
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        click.echo(text)
+
+
 @click.command("verify")
 @click.argument("receipt_file", type=click.Path(dir_okay=False, exists=True), required=False)
 @click.option("--checkpoint-header", default=None, help="Trusted block header (80 bytes hex).")
@@ -210,6 +245,17 @@ def verify_cmd(ctx, receipt_file, checkpoint_header, checkpoint_height, node_url
             raise ChainError("give a RECEIPT file or --history DTA_ID")
         rec = receipts.load(Path(receipt_file).read_text())
         node = node_from(ctx.cfg, node_url) if node_url else None
+        trusted = bytes.fromhex(checkpoint_header) if checkpoint_header else None
+        if rec.get("format") == receipts.BIRTH_FORMAT:
+            b = receipts.verify_birth(rec, k=k, node=node, trusted_header=trusted,
+                                      trusted_height=checkpoint_height,
+                                      expect_dta_id=bytes.fromhex(dta_id) if dta_id else None)
+            emit_json({"valid": True, "kind": "birth", "dta_id": b.dta_id.hex(),
+                       "identity_pubkey": b.identity_pubkey.hex(), "txid": b.txid,
+                       "height": b.height, "confirmations": b.confirmations,
+                       "revealed": b.record is not None,
+                       "name": b.record.name if b.record else None})
+            return
         v = receipts.verify_receipt(
             rec, k=k, node=node,
             trusted_header=bytes.fromhex(checkpoint_header) if checkpoint_header else None,
@@ -220,6 +266,6 @@ def verify_cmd(ctx, receipt_file, checkpoint_header, checkpoint_height, node_url
         raise click.exceptions.Exit(1)
     except (DtaError, ValueError) as exc:
         _fail(exc)
-    emit_json({"valid": True, "leaf_index": v.leaf_index, "tree_size": v.tree_size,
+    emit_json({"valid": True, "kind": "entry", "leaf_index": v.leaf_index, "tree_size": v.tree_size,
                "root": v.root.hex(), "sequence": v.sequence, "txid": v.txid, "height": v.height,
                "confirmations": v.confirmations})

@@ -17,6 +17,7 @@ header chain, confirmations.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -29,7 +30,8 @@ from dta.chain import network as networks
 from dta.chain.rpc import ChainError, Node
 
 FORMAT = "dta-anchor/1"
-LINKS = ("entry", "inclusion proof", "checkpoint signature", "anchor signer", "payload",
+BIRTH_FORMAT = "dta-birth/1"
+LINKS = ("birth record", "entry", "inclusion proof", "checkpoint signature", "anchor signer", "payload",
          "transaction in block", "header chain", "confirmations")
 
 
@@ -59,23 +61,88 @@ def pending_evidence(*, network: str, dta_id: bytes, identity_pubkey: bytes, seq
             "identity_pubkey": identity_pubkey.hex(), "sequence": sequence}
 
 
-def anchored_evidence(node: Node, *, network: str, dta_id: bytes, identity_pubkey: bytes,
-                      sequence: int, txid: str, raw_tx: str, block_hash: str, k: int,
-                      checkpoint_height: int | None = None) -> dict:
-    """Evidence for a confirmed anchor: its tx, merkle proof and the headers from just after
-    `checkpoint_height` (default: the block's parent) to k confirmations (or the tip)."""
+def chain_evidence(node: Node, *, txid: str, raw_tx: str, block_hash: str, k: int,
+                   checkpoint_height: int | None = None) -> dict:
+    """tx, txout proof and the headers from just after `checkpoint_height` (default: the
+    block's parent) to k confirmations (or the tip)."""
     height = int(node.header(block_hash)["height"])
     start = height - 1 if checkpoint_height is None else checkpoint_height
-    if start >= height:
+    if start >= height or start < 0:
         raise ChainError(f"checkpoint height {start} is not below the anchor's block {height}")
     last = min(node.height(), height + k - 1)
     headers = [node.header_hex(node.block_hash(h)) for h in range(start + 1, last + 1)]
     if spv.reverse(spv.header_hash(bytes.fromhex(headers[height - start - 1]))).hex() != block_hash:
         raise ChainError("the node's best chain changed while building the receipt; retry")
-    return {"format": FORMAT, "status": "anchored", "network": network, "dta_id": dta_id.hex(),
-            "identity_pubkey": identity_pubkey.hex(), "sequence": sequence, "tx": raw_tx,
-            "txout_proof": node.txout_proof(txid, block_hash), "checkpoint_height": start,
-            "headers": headers, "block_index": height - start - 1}
+    return {"tx": raw_tx, "txout_proof": node.txout_proof(txid, block_hash),
+            "checkpoint_height": start, "headers": headers, "block_index": height - start - 1}
+
+
+def anchored_evidence(node: Node, *, network: str, dta_id: bytes, identity_pubkey: bytes,
+                      sequence: int, txid: str, raw_tx: str, block_hash: str, k: int,
+                      checkpoint_height: int | None = None) -> dict:
+    """Evidence for a confirmed checkpoint anchor (the log receipt's `anchor` field)."""
+    ev = {"format": FORMAT, "status": "anchored", "network": network, "dta_id": dta_id.hex(),
+          "identity_pubkey": identity_pubkey.hex(), "sequence": sequence}
+    ev.update(chain_evidence(node, txid=txid, raw_tx=raw_tx, block_hash=block_hash, k=k,
+                             checkpoint_height=checkpoint_height))
+    return ev
+
+
+def birth_evidence(node: Node, *, network: str, dta_id: bytes, identity_pubkey: bytes, txid: str,
+                   raw_tx: str, block_hash: str, k: int, checkpoint_height: int | None = None,
+                   birth_record: bytes | None = None) -> dict:
+    """A Birth receipt: the D-TA's identity key is the one that anchored this id, k deep.
+    With `birth_record` (revealed) anyone can also read who the D-TA says it is."""
+    ev = {"format": BIRTH_FORMAT, "network": network, "dta_id": dta_id.hex(),
+          "identity_pubkey": identity_pubkey.hex(),
+          "birth_record": birth_record.hex() if birth_record is not None else None}
+    ev.update(chain_evidence(node, txid=txid, raw_tx=raw_tx, block_hash=block_hash, k=k,
+                             checkpoint_height=checkpoint_height))
+    return ev
+
+
+@dataclass(frozen=True)
+class BirthVerified:
+    dta_id: bytes
+    identity_pubkey: bytes
+    record: object
+    txid: str
+    height: int
+    confirmations: int
+
+
+def verify_birth(ev: dict, *, k: int | None = None, trusted_header: bytes | None = None,
+                 trusted_height: int | None = None, node: Node | None = None,
+                 expect_dta_id: bytes | None = None) -> BirthVerified:
+    """birth record (if revealed) -> anchor signer -> payload -> transaction in block ->
+    header chain -> confirmations."""
+    from dta.authority.birth import BirthRecord
+    if ev.get("format") != BIRTH_FORMAT:
+        raise ReceiptInvalid("birth record", "not a dta-birth/1 receipt")
+    pub = _hex(ev, "identity_pubkey", "anchor signer")
+    dta_id = _hex(ev, "dta_id", "payload")
+    if expect_dta_id is not None and dta_id != expect_dta_id:
+        raise ReceiptInvalid("payload", "D-TA id is not the expected one")
+    network = ev.get("network")
+    if network not in networks.NETWORKS:
+        raise ReceiptInvalid("header chain", f"unknown network {network!r}")
+    record = None
+    if ev.get("birth_record") is not None:
+        raw = _hex(ev, "birth_record", "birth record")
+        record = _step("birth record", BirthRecord.decode, raw)
+        if hashlib.sha256(raw).digest() != dta_id:
+            raise ReceiptInvalid("birth record", "SHA-256 of the Birth Record is not the D-TA id")
+        if record.identity_pubkey != pub or record.network != network:
+            raise ReceiptInvalid("birth record", "identity key or network differ from the record's")
+
+    def check_payload(decoded):
+        if decoded[0] != payloads.KIND_BIRTH or decoded[1] != dta_id:
+            raise ReceiptInvalid("payload", "the OP_RETURN is not this D-TA's birth anchor")
+
+    txid, height, conf = verify_onchain(ev, pub, check_payload, k=k or networks.get(network).default_k,
+                                        node=node, trusted_header=trusted_header,
+                                        trusted_height=trusted_height)
+    return BirthVerified(dta_id, pub, record, txid, height, conf)
 
 
 def _hex(obj: dict, key: str, link: str) -> bytes:
@@ -149,6 +216,25 @@ def verify_receipt(receipt: dict, *, k: int | None = None, trusted_header: bytes
         raise ReceiptInvalid("header chain", f"unknown network {network!r}")
     k = k or networks.get(network).default_k
 
+    def check_payload(decoded):
+        kind, prefix, seq, size, root = decoded
+        if kind != payloads.KIND_CHECKPOINT:
+            raise ReceiptInvalid("payload", "the OP_RETURN is not a checkpoint anchor")
+        for name, want, got in (("D-TA id", dta_id[:payloads.ID_PREFIX_LEN], prefix),
+                                ("sequence", sequence, seq), ("tree size", cp.size, size),
+                                ("root", cp.root, root)):
+            if want != got:
+                raise ReceiptInvalid("payload", f"{name} in the OP_RETURN does not match the checkpoint")
+
+    txid, height, conf = verify_onchain(ev, pub, check_payload, k=k, node=node,
+                                        trusted_header=trusted_header, trusted_height=trusted_height)
+    return Verified(entry, index, cp.size, cp.root, sequence, txid, height, conf, True)
+
+
+def verify_onchain(ev: dict, pub: bytes, check_payload, *, k: int, node: Node | None,
+                   trusted_header: bytes | None, trusted_height: int | None) -> tuple[str, int, int]:
+    """The Bitcoin half of a receipt: signer, payload (via `check_payload`), transaction in
+    block, header chain, confirmations. Returns (txid, block height, confirmations)."""
     raw = _hex(ev, "tx", "anchor signer")
     txid, inputs, outputs, witness = _step("anchor signer", payloads.parse_tx, raw)
     if len(witness) != 2 or witness[1] != pub:
@@ -156,14 +242,7 @@ def verify_receipt(receipt: dict, *, k: int | None = None, trusted_header: bytes
     data = payloads.find_payload(outputs)
     if data is None:
         raise ReceiptInvalid("payload", "the transaction has no OP_RETURN payload")
-    kind, prefix, seq, size, root = _step("payload", payloads.decode, data)
-    if kind != payloads.KIND_CHECKPOINT:
-        raise ReceiptInvalid("payload", "the OP_RETURN is not a checkpoint anchor")
-    for name, want, got in (("D-TA id", dta_id[:payloads.ID_PREFIX_LEN], prefix),
-                            ("sequence", sequence, seq), ("tree size", cp.size, size),
-                            ("root", cp.root, root)):
-        if want != got:
-            raise ReceiptInvalid("payload", f"{name} in the OP_RETURN does not match the checkpoint")
+    check_payload(_step("payload", payloads.decode, data))
 
     proof = _hex(ev, "txout_proof", "transaction in block")
     block_header = _step("transaction in block", spv.tx_in_proof, txid, proof)
@@ -193,8 +272,7 @@ def verify_receipt(receipt: dict, *, k: int | None = None, trusted_header: bytes
         _step("header chain", spv.verify_chain, trusted_header, headers, trusted_height)
     if conf < k:
         raise ReceiptInvalid("confirmations", f"{conf} confirmations in the receipt, {k} required")
-    return Verified(entry, index, cp.size, cp.root, sequence, spv.reverse(txid).hex(),
-                    start + 1 + bidx, conf, True)
+    return spv.reverse(txid).hex(), start + 1 + bidx, conf
 
 
 def _check_against_node(node: Node, headers: bytes, start: int) -> None:
