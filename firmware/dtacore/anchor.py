@@ -171,3 +171,21 @@ def find_payload(outputs):
         if data is not None:
             return data
     return None
+
+
+def check_birth_tx(raw, dta_id, pubkey):
+    # The device's check that `pubkey` anchored D-TA `dta_id`: the transaction's first input is
+    # spent by that key (P2WPKH witness [sig, pubkey]) and its OP_RETURN is the birth payload.
+    # The signature itself was checked by every node that accepted the block: with the txid in a
+    # block k deep (dtacore.spv), the witness key is the key that controlled the funds.
+    # -> txid (internal byte order), to look up in a merkle proof.
+    txid, inputs, outputs, witness = parse_tx(raw)
+    if len(witness) != 2 or bytes(witness[1]) != bytes(pubkey):
+        raise DecodeError("birth transaction is not spent by this identity key")
+    data = find_payload(outputs)
+    if data is None:
+        raise DecodeError("birth transaction has no OP_RETURN")
+    kind, ident, _, _, _ = decode(data)
+    if kind != KIND_BIRTH or ident != bytes(dta_id):
+        raise DecodeError("OP_RETURN is not the birth anchor of this D-TA id")
+    return txid

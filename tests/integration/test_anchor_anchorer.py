@@ -143,3 +143,59 @@ def test_stuck_low_fee_anchor_bumped_by_rbf(tmp_path, regtest_node, funded_signe
     nxt = wait_for(lambda: a.step() and node.in_mempool(a.store.get(2).txid) and a.store.get(2),
                    what="the next anchor to be accepted")
     assert node.tx(nxt.txid)["vin"][0]["txid"] == new["txid"]
+
+
+def test_reorg_to_the_other_candidate_reanchors_later_steps(tmp_path, regtest_node, funded_signer):
+    """Step 1 was replaced (RBF) and the replacement confirmed; step 2 was built on it. A reorg
+    then confirms the original instead: step 2 must be rebuilt on the original's change."""
+    signer, funding = funded_signer
+    node = regtest_node.node
+    a = make(tmp_path, signer, funding, node, bump_after=1)
+    a.submit_checkpoint(1, 1, root(1))
+    a.step()
+    regtest_node.build_block([])  # the birth anchor and step 1 both left out
+    a.step()  # bumps step 1 (the last unconfirmed), paying for the birth anchor too
+    row = a.store.get(1)
+    original, replacement = row.candidates
+    birth_raw = bytes.fromhex(a.store.get(0).current["raw"])
+    regtest_node.build_block([birth_raw, bytes.fromhex(replacement["raw"])])
+    a.step()
+    assert a.store.get(1).txid == replacement["txid"]
+    a.submit_checkpoint(2, 2, root(2))
+    wait_for(lambda: a.step() and node.in_mempool(a.store.get(2).txid or ""), what="step 2 sent")
+    step2_first = a.store.get(2).txid
+    assert node.tx(step2_first)["vin"][0]["txid"] == replacement["txid"]
+    regtest_node.mine(1)
+    a.step()
+    assert a.store.get(2).state == FINAL
+    # reorg: drop the block with the replacement and mine the original in its place
+    fork_point = a.store.get(1).block_hash
+    node.invalidate(fork_point)
+    wait_for(lambda: node.rpc.call("getbestblockhash") != fork_point, what="the reorg")
+    regtest_node.build_block([birth_raw, bytes.fromhex(original["raw"])])
+    out = wait_for(lambda: (lambda o: o if a.store.get(2).state == UNCONFIRMED
+                            and node.in_mempool(a.store.get(2).txid) else None)(a.step()),
+                   what="step 2 re-anchored")
+    events = " | ".join(out["events"])
+    row1, row2 = a.store.get(1), a.store.get(2)
+    assert row1.txid == original["txid"] and row1.state in (CONFIRMED, FINAL), events
+    assert row2.txid != step2_first
+    assert node.tx(row2.txid)["vin"][0]["txid"] == original["txid"]
+    regtest_node.mine(1)
+    a.step()
+    assert [r.state for r in a.store.all()] == [FINAL] * 3
+    assert chain_order(node, a.store.all()) == [None, 1, 2]
+
+
+def test_fee_rate_bounds_and_no_bump_at_maximum(tmp_path, regtest_node, funded_signer):
+    signer, funding = funded_signer
+    a = make(tmp_path, signer, funding, regtest_node.node, fee_floor=3000, fee_max=3000, bump_after=1)
+    a.submit_birth()
+    a.step()
+    cand = a.store.get(0).current
+    assert 3000 <= cand["fee_rate"] <= 3100 and cand["fee"] == -(-3000 * cand["vsize"] // 1000)
+    regtest_node.build_block([])
+    out = a.step()
+    assert any("maximum fee rate" in e for e in out["events"]) and len(a.store.get(0).candidates) == 1
+    regtest_node.mine(1)
+    assert a.step()["anchors"][0]["state"] == FINAL

@@ -68,3 +68,34 @@ def test_payload_module_runs_on_micropython():
     lines = res.stdout.decode().split()
     assert lines[0] == CHECKPOINT.hex()
     assert "".join(lines[1:3]) == "(7,1000)" and lines[3] == "True"
+
+
+def _birth_tx(dta_id=DTA_ID):
+    from dta.authority.identity import Signer
+    from dta.chain.tx import Outpoint, build_anchor
+    signer = Signer(b"\x07" * 32)
+    return signer, build_anchor(signer, Outpoint("22" * 32, 1, 50000), anchor.encode_birth(dta_id), 1000)
+
+
+def test_check_birth_tx_on_host_and_vm():
+    from dta.services import micropython as mp
+    signer, t = _birth_tx()
+    txid = anchor.check_birth_tx(t.raw, DTA_ID, signer.public_key)
+    assert txid == bytes.fromhex(t.txid)[::-1]
+    _, cp = _birth_tx()
+    other_key = bytes.fromhex("03" + "cd" * 32)
+    bad = [(t.raw, bytes(32), signer.public_key), (t.raw, DTA_ID, other_key),
+           (t.raw[:-1], DTA_ID, signer.public_key)]
+    for raw, ident, pub in bad:
+        with pytest.raises(DecodeError):
+            anchor.check_birth_tx(raw, ident, pub)
+    cases = [(t.raw, DTA_ID, signer.public_key)] + bad
+    code = ("from dtacore import anchor\nfrom binascii import unhexlify as u, hexlify as h\n"
+            "for raw, i, p in %r:\n"
+            "    try:\n"
+            "        print(h(anchor.check_birth_tx(u(raw), u(i), u(p))).decode())\n"
+            "    except Exception as e:\n"
+            "        print(type(e).__name__)\n") % [(r.hex(), i.hex(), p.hex()) for r, i, p in cases]
+    res = mp.run_code(code)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.decode().split() == [txid.hex(), "DecodeError", "DecodeError", "DecodeError"]
