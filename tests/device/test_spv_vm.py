@@ -4,7 +4,6 @@ rejects the same tampered headers and merkle proofs, on data from a real regtest
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -115,7 +115,6 @@ def test_stuck_low_fee_anchor_bumped_by_rbf(tmp_path, regtest_node, funded_signe
     a = make(tmp_path, signer, funding, node, bump_after=2, fee_floor=1000)
     a.submit_birth()
     a.step()
-    a.store.set_meta("note", "birth sent")
     regtest_node.mine(1)
     a.step()
     a.submit_checkpoint(1, 3, root(1))

@@ -36,6 +36,8 @@ def birth(tmp_path_factory, regtest_node):
     dta("anchor", "run", "--once", "--passphrase-file", str(pw))
     regtest_node.mine(K)
     dta("anchor", "run", "--once", "--passphrase-file", str(pw))
+    shown = json.loads(dta("authority", "show"))["birth_anchor"]
+    assert shown["state"] == "final" and shown["confirmations"] == K
     out = tmp / "birth.json"
     dta("receipt", "birth", "--reveal", "--out", str(out), "--passphrase-file", str(pw))
     ev = json.loads(out.read_text())

@@ -1,6 +1,5 @@
 """Anchoring on a real regtest node: Birth Record, the seal chain, the 80-byte limit."""
 
-import os
 
 import pytest
 
@@ -8,7 +7,7 @@ from dtacore import anchor
 from dta.chain import tx as chaintx
 from dta.chain.address import p2wpkh_script
 from dta.chain.anchorer import Anchorer
-from dta.chain.store import CONFIRMED, FINAL, PENDING, UNCONFIRMED, AnchorStore
+from dta.chain.store import CONFIRMED, FINAL, UNCONFIRMED, AnchorStore
 from dta.chain.tx import PayloadTooLarge, build_anchor
 
 DTA_ID = bytes(range(32))
@@ -23,10 +22,6 @@ def make_anchorer(tmp_path, signer, funding, node, **kw):
 
 def root(i):
     return bytes([i]) * 32
-
-
-def decoded(node, txid):
-    return node.tx(txid)
 
 
 def test_birth_record_anchored_and_confirmed(tmp_path, regtest_node, funded_signer):

@@ -7,10 +7,8 @@ import json
 import pytest
 
 from dtacore import entries as E
-from dtacore import spv
 from dta.chain import receipt as R
 from dta.chain.anchorer import Anchorer
-from dta.chain.rpc import Node
 from dta.chain.store import FINAL, AnchorStore
 from dta.log.receipt import make_receipt
 from dta.log.store import LogStore

@@ -52,7 +52,25 @@ def show_cmd(ctx):
     except DtaError as exc:
         _fail(exc)
     facts["address"] = _address(facts)
+    facts["birth_anchor"] = _birth_anchor(ctx.cfg.data_dir)
     emit_json(facts)
+
+
+def _birth_anchor(data_dir) -> dict | None:
+    """State of the Birth Record transaction as the anchorer recorded it (None: not queued)."""
+    path = Path(data_dir) / "anchors.sqlite3"
+    if not path.exists():
+        return None
+    from dta.chain.store import AnchorStore
+    store = AnchorStore(path)
+    try:
+        row = store.get(0)
+        if row is None:
+            return None
+        d = row.as_dict()
+        return {k: d[k] for k in ("state", "txid", "height", "confirmations")}
+    finally:
+        store.close()
 
 
 def _address(facts: dict) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from dtacore import anchor as payloads
 from dtacore import entries, merkle, note, spv
-from dtacore.errors import DecodeError, ProtocolError, VerifyError
+from dtacore.errors import ProtocolError
 
 from dta.authority.identity import verify_digest
 from dta.chain import network as networks
