@@ -211,6 +211,11 @@ class DeviceEvent(Entry):
     def signed_digest(self):
         return event_digest(self.device_key, self.counter, self.kind, self.payload)
 
+    def signature_valid(self, verify):
+        # verify: callable(pubkey33, digest32, sig64) -> bool (dtacore.backend.verify). The log
+        # stores what the gateway accepted; this lets anyone re-check an event from a receipt.
+        return bool(verify(self.device_key, self.signed_digest(), self.signature))
+
     def _body(self):
         return (struct.pack(">Q", self.time_ms) + self.device_key
                 + struct.pack(">IB", self.counter, self.kind)

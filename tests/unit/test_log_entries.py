@@ -111,3 +111,16 @@ def test_vectors_decode_on_vm():
     res = mp.run_code(code, heapsize="64k")
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.decode().split() == ["1", "2", "3", "4", "5", "6", "strict"]
+
+
+def test_device_event_signature_roundtrip():
+    from dtacore import backend
+
+    secret = bytes(31) + b"\x11"
+    key = backend.pubkey(secret)
+    digest = E.event_digest(key, 9, 3, b"door open")
+    ev = E.DeviceEvent(key, 9, 3, b"door open", backend.sign(secret, digest), T)
+    back = E.decode(ev.encode())
+    assert back.signature_valid(backend.verify)
+    forged = E.DeviceEvent(key, 10, 3, b"door open", ev.signature, T)
+    assert not forged.signature_valid(backend.verify)
