@@ -62,3 +62,21 @@ def test_cli_rejects_bad_entries(tmp_path):
     assert res.exit_code != 0 and "unknown entry type" in res.output
     res = run(tmp_path, "log", "prove", "0")
     assert res.exit_code != 0
+
+
+def test_cli_signs_with_authority_identity_key(tmp_path):
+    from dtacore import note
+
+    from dta.log.keys import verify_digest
+
+    (tmp_path / "pw").write_text("correct horse\n")
+    pw = ["--passphrase-file", str(tmp_path / "pw")]
+    facts = json.loads(run(tmp_path, "authority", "init", "--name", "t", *pw).output)
+    entry = E.DeviceEvent(PK, 1, 1, b"x", bytes(64), 1).encode().hex()
+    assert run(tmp_path, "log", "append", entry, *pw).exit_code == 0
+    cp = json.loads(run(tmp_path, "log", "checkpoint", *pw).output)
+    assert not (tmp_path / "log-signing.key").exists()
+    note.verify_checkpoint(cp["note"], "dta.local/log", bytes.fromhex(facts["identity_pubkey"]),
+                           verify_digest)
+    (tmp_path / "r.json").write_text(run(tmp_path, "log", "prove", "0").output)
+    assert run(tmp_path, "log", "verify", str(tmp_path / "r.json")).exit_code == 0
