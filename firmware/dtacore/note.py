@@ -10,6 +10,7 @@
 import binascii
 import hashlib
 
+from dtacore import merkle
 from dtacore.errors import DecodeError
 from dtacore.merkle import _ProofError
 
@@ -155,3 +156,21 @@ def verify_checkpoint(note, key_name, pubkey, verify=None):
                 raise SignatureError("checkpoint signature does not verify")
             return cp
     raise SignatureError("checkpoint not signed by " + key_name)
+
+
+def verify_entry_in_checkpoint(note, entry, proof, key_name=None, pubkey=None, verify=None):
+    # A receipt's check, host and device: the inclusion proof (dtacore.merkle encoding) must be
+    # for the checkpoint's tree size and recompute its root from SHA-256(0x00 || entry). With
+    # pubkey the note's signature is verified first; without it the caller has already trusted
+    # the note (a device with too little heap for ECDSA checks it once, then many receipts).
+    # Returns (leaf_index, Checkpoint).
+    if pubkey is None:
+        cp = parse_checkpoint(note)
+    else:
+        cp = verify_checkpoint(note, key_name, pubkey, verify)
+    size, index, path = merkle.decode_proof(proof, merkle.PROOF_INCLUSION)
+    if size != cp.size:
+        raise merkle.ProofShapeError("proof is for another tree size than the checkpoint",
+                                     expected=cp.size, got=size)
+    merkle.verify_inclusion(merkle.hash_leaf(entry), index, size, path, cp.root)
+    return index, cp

@@ -132,16 +132,12 @@ while True:
         break
     r = json.loads(line)
     try:
-        cp = note.parse_checkpoint(r["checkpoint"])
-        size, index, path = merkle.decode_proof(ux(r["proof"]), merkle.PROOF_INCLUSION)
-        if size != cp.size:
-            raise ValueError("size")
         entry = ux(r["entry"])
-        merkle.verify_inclusion(merkle.hash_leaf(entry), index, size, path, cp.root)
+        index, cp = note.verify_entry_in_checkpoint(r["checkpoint"], entry, ux(r["proof"]))
         print(index, entries.decode(entry).counter)
     except Exception as exc:
         print(type(exc).__name__)
-    r = cp = path = None
+    r = cp = entry = None
     gc.collect()
 """
 

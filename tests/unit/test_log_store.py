@@ -172,6 +172,10 @@ def test_receipts_and_consistency(tmp_path, signer):
     with pytest.raises(merkle.RootMismatchError):
         verify_receipt(Receipt(event(4).encode(), r.proof, r.checkpoint), key_name=ORIGIN,
                        public_key=signer.public_key)
+    old = log.receipt(3, seq=first.seq)  # proof for size 25 against the size-31 checkpoint
+    with pytest.raises(merkle.ProofShapeError, match="tree size"):
+        verify_receipt(Receipt(old.entry, old.proof, r.checkpoint), key_name=ORIGIN,
+                       public_key=signer.public_key)
 
 
 def test_local_signer_file(tmp_path):

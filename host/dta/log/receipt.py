@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 
 from dtacore import entries, merkle, note
-from dtacore.errors import DecodeError, VerifyError
+from dtacore.errors import DecodeError
 
 from dta.errors import StoreError
 from dta.log import keys
@@ -74,11 +74,7 @@ def make_receipt(store, index: int, seq: int | None = None) -> Receipt:
 
 def verify_receipt(receipt: Receipt, *, key_name: str, public_key: bytes, verify=None):
     """Check signature, proof and entry; return (decoded entry, leaf index, Checkpoint)."""
-    cp = note.verify_checkpoint(receipt.checkpoint, key_name, public_key,
-                                verify or keys.verify_digest)
-    size, index, path = merkle.decode_proof(receipt.proof, merkle.PROOF_INCLUSION)
-    if size != cp.size:
-        raise VerifyError("proof is for another tree size than the checkpoint",
-                          expected=cp.size, got=size)
-    merkle.verify_inclusion(merkle.hash_leaf(receipt.entry), index, size, path, cp.root)
+    index, cp = note.verify_entry_in_checkpoint(receipt.checkpoint, receipt.entry, receipt.proof,
+                                                key_name, public_key,
+                                                verify or keys.verify_digest)
     return entries.decode(receipt.entry), index, cp
