@@ -4,8 +4,13 @@
 # image of (x, sqrt(g)) under the isomorphism (x, y) -> (u^2 x, u^3 y), u = sqrt(g). The a = 0
 # formulas never use b, so the same multiplication runs there and x(k*Q) = X / (Z^2 * g).
 
+from array import array
+
 from dtacore import secp256k1 as ec
 from dtacore.errors import DecodeError
+
+ECDH_WIDTH = 4  # fixed windows of 4 bits for the secret scalar (8-point table)
+ECDH_WINDOWS = 33  # 33 * 4 bits cover a GLV half (< 2^129) with an odd top digit < 2^4
 
 
 def shared_x(secret, peer_pubkey):
@@ -19,11 +24,72 @@ def shared_x(secret, peer_pubkey):
         if x >= p:
             raise DecodeError("point x out of range")
         g = (x * x * x + ec.B) % p
-        if not ec.is_square(g):
+        if not is_square(g):
             raise DecodeError("point not on curve")
-        X, _, Z = ec.mul_jacobian(k, x * g % p, g * g % p)
+        X, _, Z = mul_jacobian(k, x * g % p, g * g % p)
     else:
         x, y = ec.decode_point(peer_pubkey)
         g = 1
-        X, _, Z = ec.mul_jacobian(k, x, y)
+        X, _, Z = mul_jacobian(k, x, y)
     return (X * ec.inv(Z * Z % p * g, p) % p).to_bytes(32, "big")
+
+
+def is_square(a):
+    # Jacobi symbol (a/P) == 1 by the binary reciprocity algorithm: Euclid-like, no exponent.
+    a = a % ec.P
+    n = ec.P
+    t = 1
+    while a:
+        while not a & 3:
+            a >>= 2
+        if not a & 1:
+            a >>= 1
+            if n & 7 == 3 or n & 7 == 5:
+                t = -t
+        if a & 3 == 3 and n & 3 == 3:
+            t = -t
+        a, n = n % a, a
+    return n == 1 and t == 1
+
+
+def regular(k, w, count):
+    # Fixed-window signed recoding of odd k > 0 (Joye-Tunstall): count odd digits in
+    # [-(2^w-1), 2^w-1], one every w bits, so the add/double sequence does not depend on k.
+    out = array("b", bytes((count - 1) * w + 1))
+    m = (2 << w) - 1
+    t = 1 << w
+    for i in range(count - 1):
+        d = (k & m) - t
+        k = (k - d) >> w
+        out[i * w] = d
+    out[(count - 1) * w] = k
+    return out
+
+
+def mul_jacobian(k, x, y):
+    # k*(x, y) for a secret 0 < k < N with a fixed add/double sequence (regular recoding on
+    # both GLV halves): each half is made odd by adding c = 1 or 2, and c*Q is taken off at
+    # the end by two additions either way (the second is a dummy when c == 1). (x, y) must
+    # have order N on y^2 = x^3 + b for any b: the formulas never use b (see ecdh.py).
+    from dtacore import ecmult
+    k1, k2 = ecmult.split(k % ec.N)
+    xs, ys, zc = ecmult.odd_multiples(x, y, 1 << (ECDH_WIDTH - 1))
+    bxs = ecmult.endo(xs)
+    terms = []
+    cs = []
+    for half, tx in ((k1, xs), (k2, bxs)):
+        a = -half if half < 0 else half
+        cs.append(1 + (a & 1))
+        terms.append((regular(a + cs[-1], ECDH_WIDTH, ECDH_WINDOWS), tx, ys, half < 0, 0, 0))
+    pt = ecmult.multi(terms, ec.blind())
+    for j in range(2):
+        t = terms[j]
+        my = ys[0] if t[3] else ec.P - ys[0]
+        for i in range(2):
+            if pt is None:
+                q = (t[1][0], my, 1)
+            else:
+                q = ecmult.madd(pt[0], pt[1], pt[2], t[1][0], my)
+            if i < cs[j]:
+                pt = q
+    return pt[0], pt[1], pt[2] * zc % ec.P

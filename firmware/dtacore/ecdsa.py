@@ -1,12 +1,15 @@
 # ECDSA over secp256k1 with SHA-256 digests: RFC 6979 nonces (with extra entropy, RFC 6979 3.6),
 # low-S compact signatures (r || s, 64 bytes) and strict DER.
 
+from array import array
+
 from dtacore import secp256k1 as ec
 from dtacore.errors import DecodeError
 
 N = ec.N
 HALF_N = N >> 1
 EXTRA_LEN = 32  # extra entropy is 32 bytes, as libsecp256k1's ndata (so both backends agree)
+VERIFY_WIDTH = 5  # wNAF width for the public key in verification (8-point table)
 
 
 def sig_to_der(sig):
@@ -20,16 +23,17 @@ def sig_from_der(der):
     return f(der)
 
 
-def _check_digest(digest):
-    if len(digest) != 32:
-        raise ValueError("digest must be 32 bytes")
-
-
-def nonces(secret, digest, extra=None):
-    # RFC 6979 3.2 HMAC-DRBG with SHA-256 (qlen == hlen == 256): yields candidate k values.
+def sign(secret, digest, extra=None):
+    # RFC 6979 3.2 HMAC-DRBG with SHA-256 (qlen == hlen == 256) picks k; extra, when given, is
+    # the 3.6 additional data (32 bytes: fresh RNG output from the caller).
     from dtacore.hmac import hmac_sha256
-    h1 = (int.from_bytes(digest, "big") % N).to_bytes(32, "big")
-    seed = bytes(secret) + h1 + (bytes(extra) if extra else b"")
+    if not ec.valid_secret(secret):
+        raise ValueError("secret out of range")
+    if len(digest) != 32 or (extra is not None and len(extra) != EXTRA_LEN):
+        raise ValueError("digest and extra must be 32 bytes")
+    d = int.from_bytes(secret, "big")
+    z = int.from_bytes(digest, "big")
+    seed = bytes(secret) + (z % N).to_bytes(32, "big") + (bytes(extra) if extra else b"")
     v = b"\x01" * 32
     k = hmac_sha256(b"\x00" * 32, v + b"\x00" + seed)
     v = hmac_sha256(k, v)
@@ -39,30 +43,14 @@ def nonces(secret, digest, extra=None):
         v = hmac_sha256(k, v)
         c = int.from_bytes(v, "big")
         if 0 < c < N:
-            yield c
+            r = ec.mul_g(c)[0] % N
+            s = ec.inv(c, N) * (z + r * d) % N
+            if r and s:
+                if s > HALF_N:
+                    s = N - s
+                return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         k = hmac_sha256(k, v + b"\x00")
         v = hmac_sha256(k, v)
-
-
-def sign(secret, digest, extra=None):
-    if not ec.valid_secret(secret):
-        raise ValueError("secret out of range")
-    _check_digest(digest)
-    if extra is not None and len(extra) != EXTRA_LEN:
-        raise ValueError("extra entropy must be 32 bytes")
-    d = int.from_bytes(secret, "big")
-    z = int.from_bytes(digest, "big")
-    for k in nonces(secret, digest, extra):
-        x = ec.mul_g(k)[0]
-        r = x % N
-        if r == 0:
-            continue
-        s = ec.inv(k, N) * (z + r * d) % N
-        if s == 0:
-            continue
-        if s > HALF_N:
-            s = N - s
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def verify(pubkey, digest, sig, allow_high_s=False):
@@ -81,7 +69,7 @@ def verify(pubkey, digest, sig, allow_high_s=False):
         return False
     z = int.from_bytes(digest, "big")
     w = ec.inv(s, N)
-    pt = ec.mul2_g(z * w % N, r * w % N, q)
+    pt = mul2_g(z * w % N, r * w % N, q)
     if pt is None:
         return False
     # x(R) mod N == r without an inversion: X == x*Z^2 for x = r or x = r + N (< P).
@@ -99,3 +87,62 @@ def verify_der(pubkey, digest, der, allow_high_s=False):
     except DecodeError:
         return False
     return verify(pubkey, digest, sig, allow_high_s)
+
+
+def wnaf(k, w):
+    # Width-w NAF of k >= 0, least significant first; digits odd, |d| < 2^(w-1).
+    # Works on a small-int window refilled a byte at a time (no bigint ops per bit).
+    nb = 17  # a GLV half is below 2^129: 17 bytes, plus the top digit carry
+    kb = k.to_bytes(nb, "little")
+    out = array("b", bytes(8 * nb + 1))
+    o = 0
+    full = 1 << w
+    half = full >> 1
+    mask = full - 1
+    acc = 0
+    have = 0
+    pos = 0
+    n = nb
+    while True:
+        while have <= w and pos < n:
+            acc += kb[pos] << have
+            have += 8
+            pos += 1
+        if acc == 0 and pos >= n:
+            return out
+        if acc & 1:
+            d = acc & mask
+            if d >= half:
+                d -= full
+            acc -= d
+            out[o] = d
+            o += w
+            acc >>= w
+            have -= w
+        else:
+            o += 1
+            acc >>= 1
+            have -= 1
+
+
+def mul2_g(u1, u2, q):
+    # u1*G + u2*q (public scalars, verification): GLV halves of both, interleaved wNAF, one
+    # doubling chain of ~128 steps, run on the curve of q's table (G entries mapped there).
+    # Jacobian result or None.
+    from dtacore import ecmult, gtable
+    p1, p2 = ecmult.split(u1 % N)
+    q1, q2 = ecmult.split(u2 % N)
+    blob = gtable.wnaf_blob()
+    xs, ys, zc = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2))
+    z2 = zc * zc % ec.P
+    z3 = z2 * zc % ec.P
+    terms = []
+    for h, tx, ty, xm, ym, w in ((p1, blob, None, z2, z3, gtable.WNAF_WIDTH),
+                                 (p2, blob, None, z2 * ec.BETA % ec.P, z3, gtable.WNAF_WIDTH),
+                                 (q1, xs, ys, 0, 0, VERIFY_WIDTH),
+                                 (q2, ecmult.endo(xs), ys, 0, 0, VERIFY_WIDTH)):
+        terms.append((wnaf(-h if h < 0 else h, w), tx, ty, h < 0, xm, ym))
+    pt = ecmult.multi(terms)
+    if pt is None:
+        return None
+    return pt[0], pt[1], pt[2] * zc % ec.P

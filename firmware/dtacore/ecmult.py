@@ -7,9 +7,8 @@
 # affine by one batch inversion, one inversion per result, the GLV endomorphism to halve the
 # doublings, and digit recodings that touch small ints only.
 # Tables are (xs, ys) lists of affine coordinates; odd multiples Q, 3Q, 5Q, ... of a point.
-# Digit strings are array('b') (signed bytes): small, preallocated, no list growth.
-
-from array import array
+# Digit strings (ecdsa.wnaf, ecdh.regular, gtable.comb_digits) are array('b'): small,
+# preallocated, no list growth.
 
 from dtacore.secp256k1 import BETA, N, P, inv
 
@@ -55,41 +54,23 @@ def madd(X, Y, Z, x, y):
     return x3, (r * (v - x3) - Y * hhh) % p, Z * h % p
 
 
-def batch_affine(pts):
-    # Montgomery's trick: Jacobian points (none at infinity) to affine, one inversion.
-    p = P
-    n = len(pts)
-    acc = [1] * n
-    a = 1
-    for i in range(n):
-        acc[i] = a
-        a = a * pts[i][2] % p
-    a = inv(a, p)
-    xs = [0] * n
-    ys = [0] * n
-    for i in range(n - 1, -1, -1):
-        X, Y, Z = pts[i]
-        zi = a * acc[i] % p
-        a = a * Z % p
-        zz = zi * zi % p
-        xs[i] = X * zz % p
-        ys[i] = Y * zz % p * zi % p
-    return xs, ys
-
-
 def odd_multiples(x, y, count):
-    # Affine Q, 3Q, ..., (2*count-1)Q for affine Q of prime order (no sum hits infinity), with
-    # a single inversion: D = 2Q = (DX, DY, DZ) is affine on the isomorphic curve reached by
-    # (x, y) -> (x*DZ^2, y*DZ^3), so the table is built there by mixed additions of (DX, DY)
-    # and every true Z is the computed Z times DZ (libsecp256k1's odd-multiples trick).
+    # Q, 3Q, ..., (2*count-1)Q for affine Q of prime order, as affine points of an isomorphic
+    # curve, with no inversion (libsecp256k1's method): D = 2Q is affine on the curve reached
+    # by (x, y) -> (x*DZ^2, y*DZ^3); mixed additions of D there give Jacobian points whose Z
+    # differ by the factors h; a backward pass scales all to the last Z. Returns (xs, ys, zc):
+    # entry i is ((2i+1)Q).x * zc^2, ((2i+1)Q).y * zc^3, i.e. Jacobian with Z = zc. The a = 0
+    # formulas never use b, so sums of these entries are computed unchanged; a Jacobian result
+    # (X, Y, Z) there is (X, Y, Z*zc) here.
     p = P
     dx, dy, dz = dbl(x, y, 1)
     zz = dz * dz % p
-    pts = [None] * count
     X = x * zz % p
     Y = y * zz % p * dz % p
     Z = 1
-    pts[0] = (X, Y, dz)
+    xs = [X] * count
+    ys = [Y] * count
+    hs = [1] * count
     for i in range(1, count):
         zz = Z * Z % p
         h = dx * zz % p - X
@@ -100,8 +81,16 @@ def odd_multiples(x, y, count):
         X = (r * r - hhh - v - v) % p
         Y = (r * (v - X) - Y * hhh) % p
         Z = Z * h % p
-        pts[i] = (X, Y, Z * dz % p)
-    return batch_affine(pts)
+        xs[i] = X
+        ys[i] = Y
+        hs[i] = h
+    ratio = 1
+    for i in range(count - 2, -1, -1):
+        ratio = ratio * hs[i + 1] % p
+        rr = ratio * ratio % p
+        xs[i] = xs[i] * rr % p
+        ys[i] = ys[i] * rr % p * ratio % p
+    return xs, ys, Z * dz % p
 
 
 def endo(xs):
@@ -110,62 +99,14 @@ def endo(xs):
     return [x * BETA % p for x in xs]
 
 
-def wnaf(k, w):
-    # Width-w NAF of k >= 0, least significant first; digits odd, |d| < 2^(w-1).
-    # Works on a small-int window refilled a byte at a time (no bigint ops per bit).
-    nb = HALF_BITS // 8 + 1
-    kb = k.to_bytes(nb, "little")
-    out = array("b", bytes(8 * nb + 1))
-    o = 0
-    full = 1 << w
-    half = full >> 1
-    mask = full - 1
-    acc = 0
-    have = 0
-    pos = 0
-    n = nb
-    while True:
-        while have <= w and pos < n:
-            acc += kb[pos] << have
-            have += 8
-            pos += 1
-        if acc == 0 and pos >= n:
-            return out
-        if acc & 1:
-            d = acc & mask
-            if d >= half:
-                d -= full
-            acc -= d
-            out[o] = d
-            o += w
-            acc >>= w
-            have -= w
-        else:
-            o += 1
-            acc >>= 1
-            have -= 1
-
-
-def regular(k, w, count):
-    # Fixed-window signed recoding of odd k > 0 (Joye-Tunstall): count odd digits in
-    # [-(2^w-1), 2^w-1], one every w bits, so the add/double sequence does not depend on k.
-    out = array("b", bytes((count - 1) * w + 1))
-    m = (2 << w) - 1
-    t = 1 << w
-    for i in range(count - 1):
-        d = (k & m) - t
-        k = (k - d) >> w
-        out[i * w] = d
-    out[(count - 1) * w] = k
-    return out
-
-
 def multi(terms, blind=1):
     # Sum of digits_i * Q_i by interleaved recodings with one shared doubling chain (Shamir's
-    # trick). terms: (digits, xs, ys, neg, beta); digit d adds (+/-) table entry |d| >> 1, negated
-    # again when neg. A table is (xs, ys) lists, or ys None and xs a blob of 64-byte x||y
-    # entries (compact tables, read in place). beta (or 0) maps x to the lambda*Q image.
-    # blind: Z of the first point (projective randomisation). Returns Jacobian or None.
+    # trick). terms: (digits, xs, ys, neg, xm, ym); digit d adds (+/-) table entry |d| >> 1,
+    # negated again when neg. A table is (xs, ys) lists, or ys None and xs a tuple of blobs of
+    # 8 64-byte x||y entries (compact tables, read in place). xm, ym (or 0) multiply the entry's
+    # x and y: beta for lambda*Q, zc^2 and zc^3 to move a point onto the curve of a table from
+    # odd_multiples. blind: Z of the first point (projective randomisation).
+    # Returns Jacobian or None.
     p = P
     top = 0
     for t in terms:
@@ -181,7 +122,7 @@ def multi(terms, blind=1):
             X = (m * m - s - s) % p
             Z = (Y * Z << 1) % p
             Y = (m * (s - X) - (yy * yy << 3)) % p
-        for digits, xs, ys, neg, beta in terms:
+        for digits, xs, ys, neg, xm, ym in terms:
             if i >= len(digits):
                 continue
             d = digits[i]
@@ -193,16 +134,19 @@ def multi(terms, blind=1):
             else:
                 j = d >> 1
             if ys is None:
-                j <<= 6
-                x = int.from_bytes(xs[j:j + 32], "big")
-                y = int.from_bytes(xs[j + 32:j + 64], "big")
+                c = xs[j >> 3]
+                j = (j & 7) << 6
+                x = int.from_bytes(c[j:j + 32], "big")
+                y = int.from_bytes(c[j + 32:j + 64], "big")
             else:
                 x = xs[j]
                 y = ys[j]
             if neg:
                 y = p - y
-            if beta:
-                x = x * beta % p
+            if xm:
+                x = x * xm % p
+            if ym:
+                y = y * ym % p
             if inf:
                 zz = blind * blind % p
                 X = x * zz % p

@@ -15,14 +15,15 @@ def extract(salt, ikm):
 def expand(prk, info, length):
     if length < 0 or length > MAX_LENGTH:
         raise ValueError("hkdf length out of range")
-    out = b""
+    out = bytearray(length)
     t = b""
-    i = 1
-    while len(out) < length:
-        t = hmac_sha256(prk, t + info + bytes((i,)))
-        out += t
+    i = 0
+    while i * HASH_LEN < length:
+        t = hmac_sha256(prk, t + info + bytes((i + 1,)))
+        n = min(HASH_LEN, length - i * HASH_LEN)
+        out[i * HASH_LEN:i * HASH_LEN + n] = t[:n]
         i += 1
-    return out[:length]
+    return bytes(out)
 
 
 def hkdf(ikm, salt, info, length):

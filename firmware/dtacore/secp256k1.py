@@ -16,9 +16,6 @@ B = 7
 BETA = 0x7AE96A2B657C07106E64479EAC3434E99CF0497512F58995C1396C28719501EE
 LAMBDA = 0x5363AD4CC05C30E0A5261C028812645A122E22EA20816678DF02967C1B23BD72
 
-ECDH_WIDTH = 4  # fixed windows of 4 bits for secret variable-base scalars (8-point table)
-ECDH_WINDOWS = 33  # 33 * 4 bits cover a GLV half (< 2^129) with an odd top digit < 2^4
-VERIFY_WIDTH = 5  # wNAF width for the public key in verification (8-point table)
 
 
 def inv(a, m):
@@ -61,24 +58,6 @@ def sqrt(a):
     if r * r % p != a:
         return None
     return r
-
-
-def is_square(a):
-    # Jacobi symbol (a/P) == 1 by the binary reciprocity algorithm: Euclid-like, no exponent.
-    a = a % P
-    n = P
-    t = 1
-    while a:
-        while not a & 3:
-            a >>= 2
-        if not a & 1:
-            a >>= 1
-            if n & 7 == 3 or n & 7 == 5:
-                t = -t
-        if a & 3 == 3 and n & 3 == 3:
-            t = -t
-        a, n = n % a, a
-    return n == 1 and t == 1
 
 
 def on_curve(x, y):
@@ -142,66 +121,9 @@ def mul_g(k):
     from dtacore import ecmult, gtable
     k1, k2 = ecmult.split(k % N)
     blob = gtable.comb_blob()
-    terms = [(gtable.comb_digits(-k1 if k1 < 0 else k1), blob, None, k1 < 0, 0),
-             (gtable.comb_digits(-k2 if k2 < 0 else k2), blob, None, k2 < 0, BETA)]
+    terms = [(gtable.comb_digits(-k1 if k1 < 0 else k1), blob, None, k1 < 0, 0, 0),
+             (gtable.comb_digits(-k2 if k2 < 0 else k2), blob, None, k2 < 0, BETA, 0)]
     return to_affine(ecmult.multi(terms, blind()))
-
-
-def mul_jacobian(k, x, y):
-    # k*(x, y) for a secret 0 < k < N with a fixed add/double sequence (regular recoding on
-    # both GLV halves): the scalar is made odd by adding 1 or 2, removed at the end by one
-    # addition either way. (x, y) must be a point of order N on y^2 = x^3 + b for any b:
-    # the formulas never use b (ecdh.py uses an isomorphic curve to skip a square root).
-    from dtacore import ecmult
-    k1, k2 = ecmult.split(k % N)
-    xs, ys = ecmult.odd_multiples(x, y, 1 << (ECDH_WIDTH - 1))
-    bxs = ecmult.endo(xs)
-    terms = []
-    fix = []
-    for half, tx in ((k1, xs), (k2, bxs)):
-        neg = half < 0
-        a = -half if neg else half
-        c = 1 + (a & 1)
-        terms.append((ecmult.regular(a + c, ECDH_WIDTH, ECDH_WINDOWS), tx, ys, neg, 0))
-        fix.append((tx, neg, c))
-    pt = ecmult.multi(terms, blind())
-    for tx, neg, c in fix:
-        # subtract c*Q, c in (1, 2): two additions either way (the second is a dummy for c == 1)
-        my = ys[0] if neg else P - ys[0]
-        pt = _add(pt, tx[0], my)
-        t = _add(pt, tx[0], my)
-        if c == 2:
-            pt = t
-    return pt
-
-
-def _add(pt, x, y):
-    from dtacore import ecmult
-    if pt is None:
-        return (x, y, 1)
-    return ecmult.madd(pt[0], pt[1], pt[2], x, y)
-
-
-def mul(k, pt):
-    # k*pt (affine, of order N) for secret 0 < k < N; affine result.
-    return to_affine(mul_jacobian(k, pt[0], pt[1]))
-
-
-def mul2_g(u1, u2, q):
-    # u1*G + u2*q (public scalars, verification): GLV halves of both, interleaved wNAF,
-    # one doubling chain of ~128 steps. Jacobian result or None.
-    from dtacore import ecmult, gtable
-    p1, p2 = ecmult.split(u1 % N)
-    q1, q2 = ecmult.split(u2 % N)
-    blob = gtable.wnaf_blob()
-    xs, ys = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2))
-    bxs = ecmult.endo(xs)
-    terms = []
-    for h, tx, ty, beta, w in ((p1, blob, None, 0, gtable.WNAF_WIDTH),
-                               (p2, blob, None, BETA, gtable.WNAF_WIDTH),
-                               (q1, xs, ys, 0, VERIFY_WIDTH), (q2, bxs, ys, 0, VERIFY_WIDTH)):
-        terms.append((ecmult.wnaf(-h if h < 0 else h, w), tx, ty, h < 0, beta))
-    return ecmult.multi(terms)
 
 
 def pubkey(secret, compressed=True):

@@ -1,0 +1,32 @@
+# One dtacore operation, three times, on the VM (bench/crypto.py probes the smallest heap
+# in which it runs). Imports only what the operation needs, as a device would.
+import sys
+
+SECRET = bytes(range(1, 33))
+PEER = bytes(range(7, 39))
+EXTRA = bytes(range(100, 132))
+DIGEST = bytes(range(200, 232))
+PUB = bytes.fromhex("0284bf7562262bbd6940085748f3be6afa52ae317155181ece31b66351ccffa4b0")
+SIG = bytes.fromhex("defe5e912c08cf30818ce02c036f8432e4bf039f678c904b38db7ea02ab622d4"
+                    "74356a2fc798508c3c5295a62a8ecab62ed1085bada705d107f95663d39cc448")
+
+
+def run(name):
+    if name in ("keygen", "handshake"):
+        from dtacore import secp256k1
+        secp256k1.pubkey(PEER)
+    if name in ("ecdh", "handshake"):
+        from dtacore import ecdh
+        ecdh.shared_x(SECRET, PUB)
+    if name in ("sign", "handshake"):
+        from dtacore import ecdsa
+        ecdsa.sign(SECRET, DIGEST, EXTRA)
+    if name in ("verify", "handshake"):
+        from dtacore import ecdsa
+        if not ecdsa.verify(PUB, DIGEST, SIG):
+            raise ValueError("verify failed")
+
+
+for i in range(3):
+    run(sys.argv[1])
+print("ok")
