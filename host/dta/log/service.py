@@ -28,6 +28,9 @@ class GroupCommit:
         self._busy = False
 
     def append(self, data: bytes) -> int:
+        # Checked here, not in the batch: one bad entry must not fail its batch-mates.
+        if not data or len(data) > entries.MAX_ENTRY_SIZE:
+            raise StoreError("entry is empty or over MAX_ENTRY_SIZE")
         slot: list = []  # filled with (index, error) by whichever leader commits `data`
         with self._cv:
             self._queue.append((data, slot))
@@ -53,9 +56,12 @@ class GroupCommit:
     def _commit(self, batch) -> None:
         try:
             indices = self.store.append_many([d for d, _ in batch])
-        except Exception as exc:  # every caller in the batch sees the failure
+        except BaseException as exc:  # every caller in the batch sees the failure
+            err = exc if isinstance(exc, Exception) else StoreError("append interrupted")
             for _, slot in batch:
-                slot.append((None, exc))
+                slot.append((None, err))
+            if err is not exc:
+                raise
             return
         for i, (_, slot) in zip(indices, batch):
             slot.append((i, None))
