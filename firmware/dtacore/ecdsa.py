@@ -1,6 +1,7 @@
 # ECDSA over secp256k1 with SHA-256 digests: RFC 6979 nonces (with extra entropy, RFC 6979 3.6),
 # low-S compact signatures (r || s, 64 bytes) and strict DER.
 
+import os
 from array import array
 
 from dtacore import secp256k1 as ec
@@ -44,7 +45,10 @@ def sign(secret, digest, extra=None):
         c = int.from_bytes(v, "big")
         if 0 < c < N:
             r = ec.mul_g(c)[0] % N
-            s = ec.inv(c, N) * (z + r * d) % N
+            # 1/k through a random multiple: Euclid's running time depends on its input,
+            # which is then k*b for a fresh random b, not the nonce itself
+            b = int.from_bytes(os.urandom(32), "big") % N or 1
+            s = ec.inv(c * b % N, N) * b % N * (z + r * d) % N
             if r and s:
                 if s > HALF_N:
                     s = N - s
