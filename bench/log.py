@@ -38,7 +38,9 @@ from dta.log.keys import LocalSigner
 from dta.log.service import Log
 from dta.log.store import LogStore
 
-SIZES = tuple(int(x) for x in os.environ.get("DTA_BENCH_LOG_SIZES", "10000,100000,1000000").split(","))
+# DTA_BENCH_LOG_SIZES=10000 runs a quick subset.
+SIZES = tuple(int(x) for x in
+              os.environ.get("DTA_BENCH_LOG_SIZES", "10000,100000,1000000").split(","))
 GROUP = 500  # entries per group commit in the durable-append measurement
 THREADS = 32  # concurrent callers of Log.append in the group-commit measurement
 APPEND_SECONDS = 2.0  # each durable-append measurement runs this long

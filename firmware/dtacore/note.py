@@ -1,4 +1,5 @@
-# Checkpoints as C2SP signed notes (c2sp.org/signed-note, c2sp.org/tlog-checkpoint), host and device.
+# Checkpoints as C2SP signed notes (c2sp.org/signed-note, c2sp.org/tlog-checkpoint), for host
+# and device.
 #
 #   <origin>\n<tree size, decimal>\n<base64 root>\n\n— <key name> <base64(key id[4] || sig[64])>\n
 #

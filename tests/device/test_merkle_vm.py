@@ -26,7 +26,8 @@ while True:
     v = json.loads(line)
     try:
         if v["kind"] == "inclusion":
-            merkle.verify_inclusion_bytes(merkle.hash_leaf(ux(v["leaf"])), ux(v["proof"]), ux(v["root"]))
+            leaf = merkle.hash_leaf(ux(v["leaf"]))
+            merkle.verify_inclusion_bytes(leaf, ux(v["proof"]), ux(v["root"]))
         elif v["kind"] == "consistency":
             merkle.verify_consistency_bytes(ux(v["proof"]), ux(v["root1"]), ux(v["root2"]))
         else:

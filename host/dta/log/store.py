@@ -143,7 +143,8 @@ class LogStore:
             for level, (a, b) in enumerate(zip(fresh.levels, self.tree.levels)):
                 if a != b:
                     raise StoreError(f"{self.path}: stored nodes at level {level} are wrong")
-            if len(fresh.levels) != len(self.tree.levels) and any(self.tree.levels[len(fresh.levels):]):
+            extra = self.tree.levels[len(fresh.levels):]
+            if any(extra):
                 raise StoreError(f"{self.path}: stored nodes above the tree height")
             return fresh.size
 
