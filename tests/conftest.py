@@ -2,6 +2,7 @@
 registered here so every test directory sees them."""
 
 pytest_plugins = [
+    "tests.fixtures.log",
     "tests.fixtures.crypto",
     "tests.fixtures.services",
     "tests.fixtures.chain",

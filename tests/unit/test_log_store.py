@@ -214,3 +214,11 @@ def test_group_commit_reports_failure_to_every_caller(tmp_path, signer):
     with pytest.raises(StoreError):
         log.append(b"")
     assert log.append(b"ok") == 0
+
+
+def test_shared_fixture(transparency_log, log_signer):
+    transparency_log.append(event(0))
+    rec = transparency_log.checkpoint()
+    r = transparency_log.receipt(0)
+    assert verify_receipt(r, key_name="test.example/log", public_key=log_signer.public_key)[1] == 0
+    assert rec.tree_size == 1
