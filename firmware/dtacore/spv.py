@@ -100,31 +100,46 @@ def _check_retarget(old_bits, new_bits, height):
                           expected=old_bits, got=new_bits)
 
 
+class ChainTip:
+    # A header chain followed one header at a time from a trusted checkpoint, in constant
+    # memory: only the tip's hash, height and nBits are kept. A device streams headers in.
+    def __init__(self, checkpoint, checkpoint_height):
+        if len(checkpoint) != HEADER_LEN:
+            raise DecodeError("checkpoint header must be 80 bytes")
+        self.hash = header_hash(checkpoint)
+        self.height = checkpoint_height
+        self.bits = header_bits(checkpoint)
+
+    def add(self, header):
+        # -> the new tip's hash; raises SpvError naming the height on any broken link.
+        if len(header) != HEADER_LEN:
+            raise DecodeError("a block header is 80 bytes")
+        height = self.height + 1
+        if bytes(header[4:36]) != self.hash:
+            raise SpvError("header chain: header at height %d does not link to its parent" % height,
+                           expected=self.hash, got=bytes(header[4:36]))
+        b = header_bits(header)
+        if b != self.bits:
+            _check_retarget(self.bits, b, height)
+        self.hash = check_pow(header)
+        self.bits = b
+        self.height = height
+        return self.hash
+
+
 def verify_chain(checkpoint, headers, checkpoint_height):
     # checkpoint: the trusted 80-byte header; headers: the n*80 bytes that follow it, in order.
     # Checks linkage, proof of work and difficulty continuity; returns the tip's hash.
-    if len(checkpoint) != HEADER_LEN:
-        raise DecodeError("checkpoint header must be 80 bytes")
     n = len(headers) // HEADER_LEN
     if len(headers) % HEADER_LEN:
         raise DecodeError("header chain is not a whole number of 80-byte headers")
     if n > MAX_HEADERS:
         raise DecodeError("header chain longer than %d" % MAX_HEADERS)
-    prev = header_hash(checkpoint)
-    bits = header_bits(checkpoint)
+    tip = ChainTip(checkpoint, checkpoint_height)
     mv = memoryview(headers)
     for i in range(n):
-        h = mv[i * HEADER_LEN:(i + 1) * HEADER_LEN]
-        height = checkpoint_height + 1 + i
-        if bytes(h[4:36]) != prev:
-            raise SpvError("header chain: header at height %d does not link to its parent" % height,
-                              expected=prev, got=bytes(h[4:36]))
-        b = header_bits(h)
-        if b != bits:
-            _check_retarget(bits, b, height)
-            bits = b
-        prev = check_pow(h)
-    return prev
+        tip.add(mv[i * HEADER_LEN:(i + 1) * HEADER_LEN])
+    return tip.hash
 
 
 def confirmations(n_headers, block_index):

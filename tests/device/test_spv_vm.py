@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from dta.authority.identity import Signer
-from dta.chain.address import p2wpkh_script
 from dta.chain.anchorer import Anchorer
 from dta.chain.store import AnchorStore
 from dta.services import micropython as mp
@@ -78,9 +76,9 @@ def failing_pow(header: bytes) -> bytes:
 def cases(tmp_path_factory, regtest_node):
     tmp = tmp_path_factory.mktemp("spv")
     node = regtest_node.node
-    signer = Signer(os.urandom(32))
+    signer, funding = regtest_node.funded_key()
     a = Anchorer(AnchorStore(tmp / "a.sqlite3"), signer, bytes(32), node, k=K)
-    a.set_funding(regtest_node.fund(p2wpkh_script(signer.public_key)))
+    a.set_funding(funding)
     for seq in range(1, 6):  # six anchors in one block: a real multi-level merkle tree
         a.submit_checkpoint(seq, seq, bytes([seq]) * 32)
     a.step()
@@ -142,3 +140,46 @@ def test_vm_and_host_agree_on_every_case(cases):
     assert all(line.startswith("ok ") for line in host_lines[:n_good]), host_lines[:n_good]
     accepted_bad = [(i, line) for i, line in enumerate(host_lines[n_good:]) if line.startswith("ok ")]
     assert not accepted_bad, accepted_bad
+
+
+STREAM_SOURCE = """
+import sys
+from dtacore import spv
+from binascii import hexlify
+f = open(sys.argv[1], "rb")
+buf = bytearray(80)
+f.readinto(buf)
+tip = spv.ChainTip(bytes(buf), int(sys.argv[2]))
+n = 0
+while f.readinto(buf) == 80:
+    tip.add(buf)
+    n += 1
+print(n, tip.height, hexlify(tip.hash).decode())
+"""
+
+
+def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
+    """Headers go through one preallocated buffer: 1000 headers (80 KB) stream through the
+    64 KiB heap of an ESP32 without PSRAM. A private node, so the shared one keeps its subsidy."""
+    from dtacore import spv
+    from dta.chain.local import BURN
+    from dta.chain.rpc import Node
+    from dta.services.regtest import RegtestNode, available
+    if not available():
+        pytest.skip("bcoin regtest node not installed (make devnet)")
+    with RegtestNode(tmp_path / "node") as server:
+        node = Node.from_url(server.url)
+        node.generate_to_script(1000, BURN)
+        tip = node.height()
+        start = 0
+        data = b"".join(bytes.fromhex(node.header_hex(node.block_hash(h))) for h in range(start, tip + 1))
+        tip_rpc = node.block_hash(tip)
+    (tmp_path / "headers.bin").write_bytes(data)
+    script = tmp_path / "stream.py"
+    script.write_text(STREAM_SOURCE)
+    res = mp.run(script, str(tmp_path / "headers.bin"), str(start), heapsize="64k")
+    assert res.returncode == 0, res.stdout + res.stderr
+    n, height, tip_hash = res.stdout.decode().split()
+    assert (int(n), int(height)) == (1000, tip)
+    assert spv.reverse(bytes.fromhex(tip_hash)).hex() == tip_rpc
+    assert bytes.fromhex(tip_hash) == spv.verify_chain(data[:80], data[80:], start)

@@ -1,6 +1,8 @@
 """Anchoring on a real regtest node: Birth Record, the seal chain, the 80-byte limit."""
 
 
+import os
+
 import pytest
 
 from dtacore import anchor
@@ -47,8 +49,10 @@ def test_birth_record_anchored_and_confirmed(tmp_path, regtest_node, funded_sign
     assert bytes.fromhex(info["vout"][1]["scriptPubKey"]["hex"]) == p2wpkh_script(signer.public_key)
 
 
-def test_funding_found_by_watching_blocks(tmp_path, regtest_node, funded_signer):
-    signer, funding = funded_signer
+def test_funding_found_by_watching_blocks(tmp_path, regtest_node):
+    from dta.authority.identity import Signer
+    signer = Signer(os.urandom(32))
+    funding = regtest_node.fund(p2wpkh_script(signer.public_key))
     a = make_anchorer(tmp_path, signer, None, regtest_node.node)
     found = a.find_funding(from_height=regtest_node.node.height() - 150)
     assert found == funding and a.funding == funding

@@ -4,19 +4,16 @@ second spend, on a real node."""
 import os
 
 from dtacore import anchor
-from dta.authority.identity import Signer
 from dta.chain import history
-from dta.chain.address import p2wpkh_script
 from dta.chain.anchorer import Anchorer
 from dta.chain.store import FINAL, AnchorStore
 from dta.chain.tx import Outpoint, build_anchor
 
 
 def setup(tmp_path, regtest_node, name):
-    signer = Signer(os.urandom(32))
-    dta_id = os.urandom(32)
     start = regtest_node.node.height()
-    funding = regtest_node.fund(p2wpkh_script(signer.public_key))
+    signer, funding = regtest_node.funded_key()
+    dta_id = os.urandom(32)
     a = Anchorer(AnchorStore(tmp_path / f"{name}.sqlite3"), signer, dta_id, regtest_node.node)
     a.set_funding(funding)
     return a, dta_id, start
@@ -47,8 +44,7 @@ def test_gap_fork_and_second_spend_reported(tmp_path, regtest_node):
     a.submit_checkpoint(3, 3, b"\x03" * 32)  # sequence 2 never anchored
     settle(a, regtest_node)
     # someone else (another key) publishes a checkpoint for the same D-TA id: a fork
-    rogue = Signer(os.urandom(32))
-    rogue_funding = regtest_node.fund(p2wpkh_script(rogue.public_key))
+    rogue, rogue_funding = regtest_node.funded_key()
     fork_tx = build_anchor(rogue, rogue_funding, anchor.encode_checkpoint(dta_id, 2, 2, b"\x22" * 32), 1000)
     regtest_node.node.send(fork_tx.hex)
     # and the seal itself is spent by a transaction that anchors nothing

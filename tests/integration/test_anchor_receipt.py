@@ -21,12 +21,8 @@ PK = bytes.fromhex("02" + "ab" * 32)
 
 @pytest.fixture(scope="module")
 def anchored(tmp_path_factory, regtest_node):
-    from dta.authority.identity import Signer
-    from dta.chain.address import p2wpkh_script
-    import os
     tmp = tmp_path_factory.mktemp("receipt")
-    signer = Signer(os.urandom(32))
-    funding = regtest_node.fund(p2wpkh_script(signer.public_key))
+    signer, funding = regtest_node.funded_key()
     node = regtest_node.node
     log = LogStore(tmp / "log.sqlite3", origin=ORIGIN)
     log.append_many([E.DeviceEvent(PK, i, 1, b"evt %d" % i, bytes(64), 1764000000000 + i).encode()
