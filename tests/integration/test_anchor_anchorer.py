@@ -198,3 +198,31 @@ def test_fee_rate_bounds_and_no_bump_at_maximum(tmp_path, regtest_node, funded_s
     assert any("maximum fee rate" in e for e in out["events"]) and len(a.store.get(0).candidates) == 1
     regtest_node.mine(1)
     assert a.step()["anchors"][0]["state"] == FINAL
+
+
+def test_seal_too_small_stays_pending_with_a_reason(tmp_path, regtest_node, funded_signer):
+    signer, funding = funded_signer
+    a = make(tmp_path, signer, funding, regtest_node.node)
+    a.set_funding(type(funding)(funding.txid, funding.vout, 300))  # claims too little to pay a fee
+    a.submit_birth()
+    out = a.step()
+    assert out["pending"] == 1 and any("fund the identity address again" in e for e in out["events"])
+
+
+def test_run_loop_until_stopped(tmp_path, regtest_node, funded_signer):
+    import threading
+    signer, funding = funded_signer
+    a = make(tmp_path, signer, funding, regtest_node.node)
+    stop, rounds = threading.Event(), []
+
+    def feed(anchorer):
+        anchorer.submit_checkpoint(len(rounds) + 1, len(rounds) + 1, root(len(rounds) + 1))
+
+    def on_round(result):
+        rounds.append(result)
+        if len(rounds) == 3:
+            stop.set()
+
+    a.run(stop, 0.01, feed=feed, on_round=on_round)
+    assert [r.sequence for r in a.store.all()] == [None, 1, 2, 3]
+    assert rounds[-1]["pending"] == 0

@@ -238,8 +238,12 @@ class Anchorer:
         package_vsize = sum(c["vsize"] for c in ancestors) + old["vsize"]
         package_fee = math.ceil(rate * package_vsize / 1000) - sum(c["fee"] for c in ancestors)
         min_fee = old["fee"] + math.ceil(INCREMENTAL_RATE * old["vsize"] / 1000)
-        atx = build_anchor(self.signer, self._seal_before(last), last.payload, rate,
-                           min_fee=max(package_fee, min_fee))
+        try:
+            atx = build_anchor(self.signer, self._seal_before(last), last.payload, rate,
+                               min_fee=max(package_fee, min_fee))
+        except ChainError as exc:
+            self._event(f"step {last.step}: cannot build a replacement: {exc}")
+            return
         cand = _candidate(atx)
         last.candidates.append(cand)
         last.txid, last.sent_height = atx.txid, tip
@@ -263,13 +267,28 @@ class Anchorer:
             if seal is None:
                 self._event("waiting for funding of the identity address")
                 break
-            atx = build_anchor(self.signer, seal, row.payload, self._fee_rate())
+            try:
+                atx = build_anchor(self.signer, seal, row.payload, self._fee_rate())
+            except ChainError as exc:  # e.g. the seal cannot pay the fee: stays pending
+                self._event(f"step {row.step}: cannot anchor: {exc}")
+                break
             cand = _candidate(atx)
             row.candidates, row.txid, row.state, row.sent_height = [cand], atx.txid, UNCONFIRMED, tip
             self.store.save(row)  # durable before it leaves the process
             in_flight += 1
             if self._send(row, cand):
                 self._event(f"step {row.step}: sent {atx.txid} ({atx.vsize} vB, {atx.fee} sat)")
+
+    def run(self, stop, interval: float, feed=None, on_round=None) -> None:
+        """Rounds until `stop` (a threading.Event) is set: `feed(self)` queues new checkpoints,
+        then `step()`; `on_round(result)` sees each round. For a service thread."""
+        while not stop.is_set():
+            if feed is not None:
+                feed(self)
+            result = self.step()
+            if on_round is not None:
+                on_round(result)
+            stop.wait(interval)
 
     # -- evidence for receipts ----------------------------------------------------------------
 

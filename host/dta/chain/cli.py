@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
 
 import click
@@ -125,18 +125,25 @@ def fund_cmd(ctx, outpoint, from_height, node_url, passphrase_file):
 @pass_ctx
 def run_cmd(ctx, once, interval, node_url, passphrase_file):
     """The background anchorer: Birth Record first, then each closed log checkpoint, in order."""
+    def feed(a):
+        a.submit_birth()
+        feed_from_log(ctx.cfg, a)
+
+    def report(out):
+        for event in out["events"]:
+            click.echo(event, err=True)
+
     try:
         a = open_anchorer(ctx.cfg, passphrase_file, node_url)
-        while True:
-            a.submit_birth()
-            feed_from_log(ctx.cfg, a)
-            out = a.step()
-            if once:
-                emit_json(out)
-                return
-            for event in out["events"]:
-                click.echo(event, err=True)
-            time.sleep(interval)  # the anchoring window; not a synchronisation wait
+        if once:
+            feed(a)
+            emit_json(a.step())
+            return
+        stop = threading.Event()
+        try:
+            a.run(stop, interval, feed=feed, on_round=report)
+        except KeyboardInterrupt:
+            stop.set()
     except DtaError as exc:
         _fail(exc)
 
