@@ -38,6 +38,16 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
         dta("log", "append", entry.hex(), "--passphrase-file", str(pw))
     dta("log", "checkpoint", "--passphrase-file", str(pw))
 
+    # before anchoring, the receipt is pending: the log links verify, the Bitcoin ones cannot yet
+    dta("anchor", "run", "--once", "--node", "http://x:y@127.0.0.1:1/", "--passphrase-file", str(pw))
+    (tmp_path / "p.json").write_text(dta("log", "prove", "0").stdout)
+    dta("receipt", "upgrade", str(tmp_path / "p.json"), "--out", str(tmp_path / "p2.json"))
+    assert json.loads((tmp_path / "p2.json").read_text())["anchor"]["status"] == "pending"
+    res = dta("verify", str(tmp_path / "p2.json"), ok=False)
+    assert res.exit_code == 1 and json.loads(res.stdout)["reason"].startswith("receipt is 'pending'")
+    res = dta("verify", str(tmp_path / "p2.json"), "--allow-pending")
+    assert json.loads(res.stdout)["anchored"] is False
+
     env["DTA_CONFIG"] = str(tmp_path / "dta.toml")
     (tmp_path / "dta.toml").write_text(f"[chain]\nconfirmations = {K}\n")
     out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw)).stdout)
@@ -71,3 +81,4 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
 
     hist = json.loads(dta("verify", "--history", facts["dta_id"], "--from-height", str(start)).stdout)
     assert hist["ok"] and hist["birth"] and [a["sequence"] for a in hist["anchors"]] == [0]
+    assert hist["birth"]["identity_pubkey"] == facts["identity_pubkey"]

@@ -232,11 +232,13 @@ def birth_receipt_cmd(ctx, reveal, out, checkpoint_height, node_url, passphrase_
 @click.option("--node", "node_url", default=None, help="Check headers against this node instead.")
 @click.option("-k", "--confirmations", "k", type=int, default=None, help="Required confirmations.")
 @click.option("--dta-id", default=None, help="Expected D-TA id (hex).")
+@click.option("--allow-pending", is_flag=True, help="Accept a receipt whose checkpoint is not anchored yet "
+              "(the log links are still checked).")
 @click.option("--history", "history_id", default=None, help="Walk the seal chain of this D-TA id.")
 @click.option("--from-height", type=int, default=0, help="With --history: first block to scan.")
 @pass_ctx
 def verify_cmd(ctx, receipt_file, checkpoint_header, checkpoint_height, node_url, k, dta_id,
-               history_id, from_height):
+               allow_pending, history_id, from_height):
     """Check a receipt link by link with no trust in the D-TA, or walk a D-TA's anchor history."""
     try:
         if history_id:
@@ -266,13 +268,13 @@ def verify_cmd(ctx, receipt_file, checkpoint_header, checkpoint_height, node_url
         v = receipts.verify_receipt(
             rec, k=k, node=node,
             trusted_header=bytes.fromhex(checkpoint_header) if checkpoint_header else None,
-            trusted_height=checkpoint_height,
+            trusted_height=checkpoint_height, allow_pending=allow_pending,
             expect_dta_id=bytes.fromhex(dta_id) if dta_id else None)
     except receipts.ReceiptInvalid as exc:
         emit_json({"valid": False, "link": exc.link, "reason": exc.reason})
         raise click.exceptions.Exit(1)
     except (DtaError, ValueError) as exc:
         _fail(exc)
-    emit_json({"valid": True, "kind": "entry", "leaf_index": v.leaf_index, "tree_size": v.tree_size,
+    emit_json({"valid": True, "kind": "entry", "anchored": v.anchored, "leaf_index": v.leaf_index, "tree_size": v.tree_size,
                "root": v.root.hex(), "sequence": v.sequence, "txid": v.txid, "height": v.height,
                "confirmations": v.confirmations})

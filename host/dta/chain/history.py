@@ -63,7 +63,9 @@ def walk(node: Node, dta_id: bytes, *, from_height: int = 0, to_height: int | No
             if not ours:
                 continue
             if decoded[0] == anchor.KIND_BIRTH and birth is None and not spends:
-                birth = {"height": height, "txid": tx["txid"]}
+                witness = tx["vin"][0].get("txinwitness") or []
+                birth = {"height": height, "txid": tx["txid"],
+                         "identity_pubkey": witness[1] if len(witness) == 2 else None}
                 seal = (tx["txid"], 1)
                 continue
             forks.append({"height": height, "txid": tx["txid"],
