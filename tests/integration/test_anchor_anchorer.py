@@ -226,3 +226,31 @@ def test_run_loop_until_stopped(tmp_path, regtest_node, funded_signer):
     a.run(stop, 0.01, feed=feed, on_round=on_round)
     assert [r.sequence for r in a.store.all()] == [None, 1, 2, 3]
     assert rounds[-1]["pending"] == 0
+
+
+def test_top_up_the_seal_with_a_second_funding_output(tmp_path, regtest_node, funded_signer):
+    from dta.chain.address import p2wpkh_script
+    signer, funding = funded_signer
+    node = regtest_node.node
+    a = make(tmp_path, signer, funding, node)
+    a.submit_birth()
+    a.step()
+    regtest_node.mine(1)
+    a.step()
+    extra = regtest_node.fund(p2wpkh_script(signer.public_key))
+    a.add_funds(extra)
+    a.submit_checkpoint(1, 1, root(1))
+    a.step()
+    regtest_node.mine(1)
+    a.step()
+    row = a.store.get(1)
+    assert row.state == FINAL
+    info = node.tx(row.txid)
+    spent = [(i["txid"], i["vout"]) for i in info["vin"]]
+    assert spent == [(a.store.get(0).txid, 1), (extra.txid, extra.vout)]
+    birth_change = a.store.get(0).current["seal_value"]
+    assert row.current["seal_value"] == birth_change + extra.value - row.current["fee"]
+    assert chain_order(node, a.store.all()) == [None, 1]
+    a.submit_checkpoint(2, 2, root(2))  # top-ups are used once
+    a.step()
+    assert len(node.tx(a.store.get(2).txid)["vin"]) == 1

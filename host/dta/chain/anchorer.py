@@ -37,9 +37,14 @@ MAX_UNCONFIRMED = 10
 COINBASE_MATURITY = 100
 
 
-def _candidate(atx: AnchorTx) -> dict:
+def _candidate(atx: AnchorTx, extra: list[Outpoint] = ()) -> dict:
     return {"txid": atx.txid, "raw": atx.hex, "fee": atx.fee, "vsize": atx.vsize,
-            "fee_rate": atx.fee_rate, "seal_value": atx.seal.value}
+            "fee_rate": atx.fee_rate, "seal_value": atx.seal.value,
+            "extra": [o.as_dict() for o in extra]}
+
+
+def _extra(cand: dict) -> list[Outpoint]:
+    return [Outpoint(**o) for o in cand.get("extra", [])]
 
 
 class Anchorer:
@@ -87,6 +92,13 @@ class Anchorer:
         if best:
             self.set_funding(best)
         return best
+
+    def add_funds(self, outpoint: Outpoint) -> None:
+        """Top the seal up: the next anchor sent also spends `outpoint` (an output paying the
+        identity key), so its change carries the new funds forward."""
+        topups = json.loads(self.store.get_meta("topups") or "[]")
+        topups.append(outpoint.as_dict())
+        self.store.set_meta("topups", json.dumps(topups))
 
     def submit_birth(self) -> AnchorRow:
         row = self.store.get(0)
@@ -217,6 +229,8 @@ class Anchorer:
     def _reanchor_after(self, step: int) -> None:
         for later in self.store.all():
             if later.step > step and later.state != PENDING:
+                for extra in _extra(later.current or {}):  # its top-ups go to the rebuilt anchor
+                    self.add_funds(extra)
                 later.state, later.candidates, later.txid = PENDING, [], None
                 later.block_hash, later.height, later.confirmations = None, None, 0
                 self.store.save(later)
@@ -240,11 +254,11 @@ class Anchorer:
         min_fee = old["fee"] + math.ceil(INCREMENTAL_RATE * old["vsize"] / 1000)
         try:
             atx = build_anchor(self.signer, self._seal_before(last), last.payload, rate,
-                               min_fee=max(package_fee, min_fee))
+                               min_fee=max(package_fee, min_fee), extra=_extra(old))
         except ChainError as exc:
             self._event(f"step {last.step}: cannot build a replacement: {exc}")
             return
-        cand = _candidate(atx)
+        cand = _candidate(atx, _extra(old))
         last.candidates.append(cand)
         last.txid, last.sent_height = atx.txid, tip
         self.store.save(last)
@@ -267,14 +281,18 @@ class Anchorer:
             if seal is None:
                 self._event("waiting for funding of the identity address")
                 break
+            topups = [Outpoint(**o) for o in json.loads(self.store.get_meta("topups") or "[]")]
             try:
-                atx = build_anchor(self.signer, seal, row.payload, self._fee_rate())
+                atx = build_anchor(self.signer, seal, row.payload, self._fee_rate(), extra=topups)
             except ChainError as exc:  # e.g. the seal cannot pay the fee: stays pending
                 self._event(f"step {row.step}: cannot anchor: {exc}")
                 break
-            cand = _candidate(atx)
+            cand = _candidate(atx, topups)
             row.candidates, row.txid, row.state, row.sent_height = [cand], atx.txid, UNCONFIRMED, tip
-            self.store.save(row)  # durable before it leaves the process
+            with self.store.transaction():  # durable before it leaves; top-ups now belong to it
+                self.store.save(row)
+                if topups:
+                    self.store.set_meta("topups", "[]")
             in_flight += 1
             if self._send(row, cand):
                 self._event(f"step {row.step}: sent {atx.txid} ({atx.vsize} vB, {atx.fee} sat)")

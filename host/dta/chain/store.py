@@ -7,6 +7,7 @@ any BIP 125 replacements) until one of them is confirmed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -88,6 +89,17 @@ class AnchorStore:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): the connection is in autocommit mode."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
@@ -96,7 +108,7 @@ class AnchorStore:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def add(self, kind: int, payload: bytes, sequence=None, tree_size=None, root=None) -> AnchorRow:
-        with self.db:
+        with self.transaction():
             nxt = self.db.execute("SELECT COALESCE(MAX(step) + 1, 0) FROM anchors").fetchone()[0]
             self.db.execute("INSERT INTO anchors(step, kind, sequence, tree_size, root, payload, state,"
                             " created) VALUES (?,?,?,?,?,?,?,?)",

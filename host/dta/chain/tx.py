@@ -69,39 +69,46 @@ def vsize_of(tx: CTransaction) -> int:
     return math.ceil((stripped * 3 + full) / 4)
 
 
-def _unsigned(prev: Outpoint, script: bytes, op_return: bytes, change: int) -> CMutableTransaction:
-    txin = CMutableTxIn(COutPoint(lx(prev.txid), prev.vout), nSequence=SEQUENCE_RBF)
+def _unsigned(inputs: list[Outpoint], script: bytes, op_return: bytes, change: int) -> CMutableTransaction:
+    txins = [CMutableTxIn(COutPoint(lx(o.txid), o.vout), nSequence=SEQUENCE_RBF) for o in inputs]
     outs = [CMutableTxOut(0, CScript(op_return)), CMutableTxOut(change, CScript(script))]
-    return CMutableTransaction([txin], outs, nLockTime=0, nVersion=2)
+    return CMutableTransaction(txins, outs, nLockTime=0, nVersion=2)
 
 
-def _witness(tx: CMutableTransaction, sig: bytes, pubkey: bytes) -> None:
-    tx.wit = CTxWitness([CTxInWitness(CScriptWitness([sig, pubkey]))])
+def _witness(tx: CMutableTransaction, sigs: list[bytes], pubkey: bytes) -> None:
+    tx.wit = CTxWitness([CTxInWitness(CScriptWitness([sig, pubkey])) for sig in sigs])
 
 
-def build_anchor(signer, prev: Outpoint, payload: bytes, fee_rate: int, *, min_fee: int = 0) -> AnchorTx:
+def build_anchor(signer, prev: Outpoint, payload: bytes, fee_rate: int, *, min_fee: int = 0,
+                 extra: tuple[Outpoint, ...] | list[Outpoint] = ()) -> AnchorTx:
     """Spend `prev` (paying to the signer's P2WPKH) into OP_RETURN(payload) + change.
 
     fee_rate is in sat per 1000 vbytes; min_fee lets an RBF replacement pay at least what BIP 125
-    demands. Raises PayloadTooLarge before anything is signed or sent."""
+    demands. `extra` are further outputs of the same key that top the seal up; the seal is
+    always vin[0]. Raises PayloadTooLarge before anything is signed or sent."""
     try:
         op_return = anchor.op_return_script(payload)
     except ProtocolError as exc:
         raise PayloadTooLarge(str(exc)) from None
     pub = signer.public_key
     script = p2wpkh_script(pub)
-    tx = _unsigned(prev, script, op_return, prev.value)
-    _witness(tx, _DUMMY_SIG, pub)
+    inputs = [prev, *extra]
+    total = sum(o.value for o in inputs)
+    tx = _unsigned(inputs, script, op_return, total)
+    _witness(tx, [_DUMMY_SIG] * len(inputs), pub)
     vsize = vsize_of(tx)
     fee = max(math.ceil(fee_rate * vsize / 1000), min_fee)
-    change = prev.value - fee
+    change = total - fee
     if change < DUST_LIMIT:
         raise ChainError(f"seal output {prev.txid}:{prev.vout} holds {prev.value} sat, too little "
                          f"for a {fee} sat fee; fund the identity address again")
-    tx = _unsigned(prev, script, op_return, change)
+    tx = _unsigned(inputs, script, op_return, change)
     code = CScript([OP_DUP, OP_HASH160, hash160(pub), OP_EQUALVERIFY, OP_CHECKSIG])
-    sighash = SignatureHash(code, tx, 0, SIGHASH_ALL, amount=prev.value, sigversion=SIGVERSION_WITNESS_V0)
-    _witness(tx, signer.sign_der(sighash) + bytes([SIGHASH_ALL]), pub)
+    sigs = []
+    for i, o in enumerate(inputs):
+        sighash = SignatureHash(code, tx, i, SIGHASH_ALL, amount=o.value, sigversion=SIGVERSION_WITNESS_V0)
+        sigs.append(signer.sign_der(sighash) + bytes([SIGHASH_ALL]))
+    _witness(tx, sigs, pub)
     final = CTransaction.from_tx(tx)
     txid = b2lx(final.GetTxid())
     real_vsize = vsize_of(final)
