@@ -237,8 +237,10 @@ def test_top_up_the_seal_with_a_second_funding_output(tmp_path, regtest_node, fu
     a.step()
     regtest_node.mine(1)
     a.step()
+    start = node.height()
     extra = regtest_node.fund(p2wpkh_script(signer.public_key))
-    a.add_funds(extra)
+    assert a.find_funding(from_height=start - 5) == extra  # not the birth's change: a top-up
+    assert a.funding == funding
     a.submit_checkpoint(1, 1, root(1))
     a.step()
     regtest_node.mine(1)

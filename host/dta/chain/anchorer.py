@@ -72,13 +72,24 @@ class Anchorer:
         self.store.set_meta("funding", json.dumps(outpoint.as_dict()))
 
     def find_funding(self, from_height: int = 0) -> Outpoint | None:
-        """Watch blocks for an unspent, mature output paying the identity key's P2WPKH script."""
+        """Watch blocks for an unspent, mature output paying the identity key's P2WPKH script
+        that is not one of our own anchors' change. Recorded as the Birth Record's funding, or
+        as a top-up once the Birth Record is on its way."""
         node, best = self._need_node(), None
+        own = {c["txid"] for r in self.store.all() for c in r.candidates}
+        known = json.loads(self.store.get_meta("topups") or "[]")
+        if self.funding:
+            known.append(self.funding.as_dict())
+        known = {(o["txid"], o["vout"]) for o in known}
         tip = node.height()
         for height in range(max(from_height, 0), tip + 1):
             for tx in node.block_txs(node.block_hash(height)):
+                if tx["txid"] in own:
+                    continue
                 for out in tx["vout"]:
                     if bytes.fromhex(out["scriptPubKey"]["hex"]) != self.script:
+                        continue
+                    if (tx["txid"], out["n"]) in known:
                         continue
                     utxo = node.txout(tx["txid"], out["n"])
                     if not utxo:
@@ -90,7 +101,11 @@ class Anchorer:
                     if best is None or value > best.value:
                         best = Outpoint(tx["txid"], out["n"], value)
         if best:
-            self.set_funding(best)
+            birth = self.store.get(0)
+            if birth is None or birth.state == PENDING:
+                self.set_funding(best)
+            else:
+                self.add_funds(best)
         return best
 
     def add_funds(self, outpoint: Outpoint) -> None:

@@ -94,7 +94,8 @@ def status_cmd(ctx):
 @passphrase_option
 @pass_ctx
 def fund_cmd(ctx, outpoint, from_height, node_url, passphrase_file):
-    """Record the funding output of the Birth Record transaction (given, or found in blocks)."""
+    """Record the output funding the Birth Record transaction (given, or found in blocks); once
+    the Birth Record is sent, a new output tops the seal up instead."""
     try:
         a = open_anchorer(ctx.cfg, passphrase_file, node_url)
         if a.node is None:
@@ -107,7 +108,11 @@ def fund_cmd(ctx, outpoint, from_height, node_url, passphrase_file):
             if bytes.fromhex(utxo["scriptPubKey"]["hex"]) != a.script:
                 raise ChainError(f"{outpoint} does not pay the identity key's P2WPKH script")
             found = Outpoint(txid, int(vout), int(round(utxo["value"] * 100_000_000)))
-            a.set_funding(found)
+            birth = a.store.get(0)
+            if birth is None or birth.state == "pending":
+                a.set_funding(found)
+            else:
+                a.add_funds(found)
         else:
             found = a.find_funding(from_height)
             if found is None:
