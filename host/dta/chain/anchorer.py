@@ -322,18 +322,3 @@ class Anchorer:
             if on_round is not None:
                 on_round(result)
             stop.wait(interval)
-
-    # -- evidence for receipts ----------------------------------------------------------------
-
-    def anchor_proof(self, row: AnchorRow, k: int | None = None) -> dict:
-        """Transaction, its merkle branch (gettxoutproof) and headers from its block up to k."""
-        node = self._need_node()
-        if row.state not in (CONFIRMED, FINAL):
-            raise ChainError(f"step {row.step} is {row.state}, not in a block yet")
-        tip = node.height()
-        want = k or self.k
-        last = min(tip, row.height + want - 1)
-        headers = [node.header_hex(node.block_hash(h)) for h in range(row.height, last + 1)]
-        return {"txid": row.txid, "tx": row.current["raw"], "height": row.height,
-                "block_hash": row.block_hash, "txout_proof": node.txout_proof(row.txid, row.block_hash),
-                "headers": headers}
