@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dta.firmware.bundle import Bundle
-from dta.services import micropython
+from dta.services import micropython, process
 
 DEVICE_FILES = ("config.json", "key.bin", "state.bin")
 
@@ -99,10 +99,4 @@ class EmulatedDevice:
         threading.Thread(target=pump, daemon=True).start()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.terminate(self.proc)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from dta.errors import ServiceError
+from dta.services import process
 
 READY_TIMEOUT = 10.0
 
@@ -63,13 +64,7 @@ class Mosquitto:
         raise ServiceError("mosquitto did not start: " + " | ".join(tail))
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.terminate(self.proc)
 
     def __enter__(self):
         return self.start()
