@@ -99,3 +99,14 @@ def test_op_return_over_limit_refused_before_broadcast(regtest_node, funded_sign
     assert set(node.rpc.call("getrawmempool")) == before
     ok = build_anchor(signer, funding, b"\x00" * 80, 1000)  # exactly at the limit is standard
     assert node.send(ok.hex) == ok.txid
+
+
+def test_refuses_a_node_on_another_network(tmp_path, regtest_node, funded_signer):
+    signer, funding = funded_signer
+    assert regtest_node.node.network() == "regtest"
+    a = make_anchorer(tmp_path, signer, funding, regtest_node.node)
+    a.network = "mainnet"
+    a.submit_birth()
+    with pytest.raises(Exception, match="node is on regtest, this D-TA anchors on mainnet"):
+        a.step()
+    assert a.store.get(0).state == "pending"

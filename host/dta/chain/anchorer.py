@@ -50,13 +50,16 @@ def _extra(cand: dict) -> list[Outpoint]:
 class Anchorer:
     def __init__(self, store: AnchorStore, signer, dta_id: bytes, node: Node | None, *,
                  k: int = 1, fee_floor: int = 1000, fee_max: int = 100_000, fee_target: int = 6,
-                 bump_after: int = 3, max_unconfirmed: int = MAX_UNCONFIRMED):
+                 bump_after: int = 3, max_unconfirmed: int = MAX_UNCONFIRMED,
+                 network: str | None = None):
         if k < 1 or fee_floor < 1 or fee_max < fee_floor or bump_after < 1:
             raise ChainError("anchorer: need k >= 1, bump_after >= 1, 1 <= fee_floor <= fee_max")
         self.store, self.signer, self.dta_id, self.node = store, signer, bytes(dta_id), node
         self.k, self.fee_floor, self.fee_max, self.fee_target = k, fee_floor, fee_max, fee_target
         self.bump_after, self.max_unconfirmed = bump_after, max_unconfirmed
         self.script = p2wpkh_script(signer.public_key)
+        self.network = network  # when given, the node must be on this chain
+        self._network_checked = False
         self.events: list[str] = []
 
     # -- inputs -------------------------------------------------------------------------------
@@ -144,6 +147,7 @@ class Anchorer:
             status = "no node configured"
         else:
             try:
+                self._check_network()
                 tip = self.node.height()
                 self._refresh(tip)
                 self._bump(tip)
@@ -155,6 +159,15 @@ class Anchorer:
         return {"node": status, "events": list(self.events),
                 "pending": sum(r.state == PENDING for r in rows),
                 "anchors": [r.as_dict() for r in rows]}
+
+    def _check_network(self) -> None:
+        if self.network is None or self._network_checked:
+            return
+        got = self.node.network()
+        if got != self.network:
+            raise ChainError(f"the node is on {got}, this D-TA anchors on {self.network}; "
+                             "refusing to anchor on the wrong chain")
+        self._network_checked = True
 
     def _event(self, msg: str) -> None:
         log.info(msg)

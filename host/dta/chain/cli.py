@@ -52,7 +52,8 @@ def open_anchorer(cfg, passphrase_file=None, node_url=None) -> Anchorer:
     c = cfg.chain
     return Anchorer(open_store(cfg), signer, bytes.fromhex(facts["dta_id"]), node_from(cfg, node_url),
                     k=k_for(cfg, facts["network"]), fee_floor=c.fee_floor, fee_max=c.fee_max,
-                    fee_target=c.fee_target_blocks, bump_after=c.bump_after)
+                    fee_target=c.fee_target_blocks, bump_after=c.bump_after,
+                    network=facts["network"])
 
 
 def feed_from_log(cfg, anchorer: Anchorer) -> int:

@@ -106,6 +106,11 @@ class Node:
             self._flavor = "bcoin" if "bcoin" in str(info.get("subversion", "")).lower() else "core"
         return self._flavor
 
+    def network(self) -> str:
+        """mainnet, testnet, signet or regtest, from getblockchaininfo's `chain`."""
+        chain = self.rpc.call("getblockchaininfo")["chain"]
+        return {"main": "mainnet", "test": "testnet", "testnet4": "testnet"}.get(chain, chain)
+
     def height(self) -> int:
         return int(self.rpc.call("getblockcount"))
 
