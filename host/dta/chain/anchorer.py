@@ -167,6 +167,7 @@ class Anchorer:
         if got != self.network:
             raise ChainError(f"the node is on {got}, this D-TA anchors on {self.network}; "
                              "refusing to anchor on the wrong chain")
+        self.node.require_txindex()
         self._network_checked = True
 
     def _event(self, msg: str) -> None:

@@ -111,6 +111,19 @@ class Node:
         chain = self.rpc.call("getblockchaininfo")["chain"]
         return {"main": "mainnet", "test": "testnet", "testnet4": "testnet"}.get(chain, chain)
 
+    def require_txindex(self) -> None:
+        """Core finds confirmed transactions by txid only with -txindex; bcoin runs with
+        --index-tx in the fixture and has no getindexinfo."""
+        if self.flavor != "core":
+            return
+        try:
+            info = self.rpc.call("getindexinfo")
+        except RpcError:
+            return  # Core before 0.21: cannot tell; docs/anchoring.md asks for txindex=1
+        if "txindex" not in info:
+            raise ChainError("the node runs without -txindex=1: anchors could not be followed "
+                             "once confirmed (see docs/anchoring.md)")
+
     def height(self) -> int:
         return int(self.rpc.call("getblockcount"))
 
