@@ -110,3 +110,19 @@ def test_refuses_a_node_on_another_network(tmp_path, regtest_node, funded_signer
     with pytest.raises(Exception, match="node is on regtest, this D-TA anchors on mainnet"):
         a.step()
     assert a.store.get(0).state == "pending"
+
+
+def test_rpc_errors_are_typed(regtest_node):
+    from dta.chain.rpc import ChainError, Node, NodeUnreachable, RpcError
+    good = regtest_node.url
+    wrong_key = good.replace(regtest_node.server.api_key, "0" * 32)
+    with pytest.raises(ChainError, match="authentication failed"):
+        Node.from_url(wrong_key).height()
+    with pytest.raises(RpcError) as info:
+        regtest_node.node.rpc.call("nosuchmethod")
+    assert info.value.method == "nosuchmethod"
+    from dta.services.mosquitto import free_port
+    with pytest.raises(NodeUnreachable):
+        Node.from_url(f"http://u:p@127.0.0.1:{free_port()}/", timeout=2).height()
+    assert regtest_node.node.tx("00" * 32) is None
+    assert regtest_node.node.confirmations("00" * 32) == (-1, None)
