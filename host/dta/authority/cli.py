@@ -8,7 +8,7 @@ import click
 
 from dta.authority import identity
 from dta.chain import address as addr, network as networks
-from dta.cli import emit_json, pass_ctx
+from dta.clictx import emit_json, pass_ctx
 from dta.errors import DtaError
 
 passphrase_option = click.option(

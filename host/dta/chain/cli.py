@@ -16,7 +16,7 @@ from dta.chain.anchorer import Anchorer
 from dta.chain.rpc import ChainError, Node
 from dta.chain.store import CONFIRMED, FINAL, AnchorStore
 from dta.chain.tx import Outpoint
-from dta.cli import emit_json, pass_ctx
+from dta.clictx import emit_json, pass_ctx
 from dta.errors import DtaError
 
 STORE_FILE = "anchors.sqlite3"
