@@ -25,6 +25,20 @@ def run(name):
         from dtacore import ecdsa
         if not ecdsa.verify(PUB, DIGEST, SIG):
             raise ValueError("verify failed")
+    if name == "verify_prepared":
+        from dtacore import ecdsa
+        if not ecdsa.verify(_prepared(), DIGEST, SIG):
+            raise ValueError("verify failed")
+
+
+_key = []
+
+
+def _prepared():
+    if not _key:
+        from dtacore import ecdsa
+        _key.append(ecdsa.prepare(PUB))
+    return _key[0]
 
 
 for i in range(3):

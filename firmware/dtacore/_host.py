@@ -36,7 +36,15 @@ def sign(secret, digest, extra=None):
     return sig_from_der(der)
 
 
+def prepare(pubkey):
+    # libsecp256k1 needs no per-key table: a prepared key is the validated key itself.
+    from dtacore.secp256k1 import decode_point
+    decode_point(pubkey)
+    return bytes(pubkey)
+
+
 def verify(pubkey, digest, sig, allow_high_s=False):
+    pubkey = getattr(pubkey, "pubkey", pubkey)  # an ecdsa.PreparedKey from the pure side
     if len(sig) != 64 or len(digest) != 32:
         return False
     r = int.from_bytes(sig[:32], "big")

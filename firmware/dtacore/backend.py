@@ -6,6 +6,7 @@
 #
 #   pubkey(secret, compressed=True) -> bytes       valid_secret(secret) -> bool
 #   sign(secret, digest32, extra=None) -> r||s     verify(pubkey, digest32, sig64) -> bool
+#   prepare(pubkey) -> key for verify(): a per-key table on the device (repeat verifications)
 #   shared_x(secret, peer_pubkey) -> bytes(32)
 #   ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8) -> ciphertext||tag
 #   ccm_decrypt(key, nonce, data, aad=b"", tag_len=8) -> plaintext (VerifyError on a bad tag)
@@ -52,6 +53,10 @@ if NAME == "micropython":
         from dtacore.ecdsa import verify as f
         return f(pubkey, digest, sig, allow_high_s)
 
+    def prepare(pubkey):
+        from dtacore.ecdsa import prepare as f
+        return f(pubkey)
+
     def shared_x(secret, peer_pubkey):
         from dtacore.ecdh import shared_x as f
         return f(secret, peer_pubkey)
@@ -78,4 +83,5 @@ if NAME == "micropython":
         return _AES(key)
 
 else:
-    from dtacore._host import aes, ccm_decrypt, ccm_encrypt, pubkey, shared_x, sign, verify  # noqa: F401
+    from dtacore._host import (  # noqa: F401
+        aes, ccm_decrypt, ccm_encrypt, prepare, pubkey, shared_x, sign, verify)

@@ -9,8 +9,8 @@ from array import array
 from dtacore import secp256k1 as ec
 from dtacore.errors import DecodeError
 
-ECDH_WIDTH = 4  # fixed windows of 4 bits for the secret scalar (8-point table)
-ECDH_WINDOWS = 33  # 33 * 4 bits cover a GLV half (< 2^129) with an odd top digit < 2^4
+ECDH_WIDTH = 5  # fixed windows of 5 bits for the secret scalar (16-point table)
+ECDH_WINDOWS = 26  # 26 * 5 bits cover a GLV half (< 2^129) with an odd top digit < 2^5
 
 
 def shared_x(secret, peer_pubkey):
@@ -73,23 +73,23 @@ def mul_jacobian(k, x, y):
     # have order N on y^2 = x^3 + b for any b: the formulas never use b (see ecdh.py).
     from dtacore import ecmult
     k1, k2 = ecmult.split(k % ec.N)
-    xs, ys, zc = ecmult.odd_multiples(x, y, 1 << (ECDH_WIDTH - 1))
-    bxs = ecmult.endo(xs)
+    tab, ltab, zc = ecmult.odd_multiples(x, y, 1 << (ECDH_WIDTH - 1))
     terms = []
     cs = []
-    for half, tx in ((k1, xs), (k2, bxs)):
+    for half, t in ((k1, tab), (k2, ltab)):
         a = -half if half < 0 else half
         cs.append(1 + (a & 1))
-        terms.append((regular(a + cs[-1], ECDH_WIDTH, ECDH_WINDOWS), tx, ys, half < 0, 0, 0))
+        terms.append((regular(a + cs[-1], ECDH_WIDTH, ECDH_WINDOWS), t, None, half < 0, 0, 0))
     pt = ecmult.multi(terms, ec.blind())
     for j in range(2):
-        t = terms[j]
-        my = ys[0] if t[3] else ec.P - ys[0]
+        qx, qy = ecmult.entry(terms[j][1], 0)
+        if not terms[j][3]:
+            qy = ec.P - qy
         for i in range(2):
             if pt is None:
-                q = (t[1][0], my, 1)
+                q = (qx, qy, 1)
             else:
-                q = ecmult.madd(pt[0], pt[1], pt[2], t[1][0], my)
+                q = ecmult.madd(pt[0], pt[1], pt[2], qx, qy)
             if i < cs[j]:
                 pt = q
     return pt[0], pt[1], pt[2] * zc % ec.P

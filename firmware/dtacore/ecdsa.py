@@ -57,8 +57,15 @@ def sign(secret, digest, extra=None):
         v = hmac_sha256(k, v)
 
 
+def prepare(pubkey):
+    # A key with its own comb table for repeated verification (dtacore.prepared).
+    from dtacore.prepared import PreparedKey
+    return PreparedKey(pubkey)
+
+
 def verify(pubkey, digest, sig, allow_high_s=False):
     # True for a valid 64-byte compact signature; high-S is rejected unless allow_high_s.
+    # pubkey: SEC1 bytes, or a dtacore.prepared.PreparedKey (from prepare()).
     if len(sig) != 64 or len(digest) != 32:
         return False
     r = int.from_bytes(sig[:32], "big")
@@ -67,13 +74,18 @@ def verify(pubkey, digest, sig, allow_high_s=False):
         return False
     if s > HALF_N and not allow_high_s:
         return False
-    try:
-        q = ec.decode_point(pubkey)
-    except DecodeError:
-        return False
     z = int.from_bytes(digest, "big")
     w = ec.inv(s, N)
-    pt = mul2_g(z * w % N, r * w % N, q)
+    comb = getattr(pubkey, "comb", None)
+    if comb is not None:
+        from dtacore.prepared import mul2_comb
+        pt = mul2_comb(z * w % N, r * w % N, comb)
+    else:
+        try:
+            q = ec.decode_point(pubkey)
+        except DecodeError:
+            return False
+        pt = mul2_g(z * w % N, r * w % N, q)
     if pt is None:
         return False
     # x(R) mod N == r without an inversion: X == x*Z^2 for x = r or x = r + N (< P).
@@ -137,15 +149,14 @@ def mul2_g(u1, u2, q):
     p1, p2 = ecmult.split(u1 % N)
     q1, q2 = ecmult.split(u2 % N)
     blob = gtable.wnaf_blob()
-    xs, ys, zc = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2))
+    tab, ltab, zc = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2))
     z2 = zc * zc % ec.P
     z3 = z2 * zc % ec.P
     terms = []
-    for h, tx, ty, xm, ym, w in ((p1, blob, None, z2, z3, gtable.WNAF_WIDTH),
-                                 (p2, blob, None, z2 * ec.BETA % ec.P, z3, gtable.WNAF_WIDTH),
-                                 (q1, xs, ys, 0, 0, VERIFY_WIDTH),
-                                 (q2, ecmult.endo(xs), ys, 0, 0, VERIFY_WIDTH)):
-        terms.append((wnaf(-h if h < 0 else h, w), tx, ty, h < 0, xm, ym))
+    for h, t, xm, ym, w in ((p1, blob, z2, z3, gtable.WNAF_WIDTH),
+                            (p2, blob, z2 * ec.BETA % ec.P, z3, gtable.WNAF_WIDTH),
+                            (q1, tab, 0, 0, VERIFY_WIDTH), (q2, ltab, 0, 0, VERIFY_WIDTH)):
+        terms.append((wnaf(-h if h < 0 else h, w), t, None, h < 0, xm, ym))
     pt = ecmult.multi(terms)
     if pt is None:
         return None

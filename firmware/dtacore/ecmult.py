@@ -58,19 +58,22 @@ def odd_multiples(x, y, count):
     # Q, 3Q, ..., (2*count-1)Q for affine Q of prime order, as affine points of an isomorphic
     # curve, with no inversion (libsecp256k1's method): D = 2Q is affine on the curve reached
     # by (x, y) -> (x*DZ^2, y*DZ^3); mixed additions of D there give Jacobian points whose Z
-    # differ by the factors h; a backward pass scales all to the last Z. Returns (xs, ys, zc):
-    # entry i is ((2i+1)Q).x * zc^2, ((2i+1)Q).y * zc^3, i.e. Jacobian with Z = zc. The a = 0
-    # formulas never use b, so sums of these entries are computed unchanged; a Jacobian result
-    # (X, Y, Z) there is (X, Y, Z*zc) here.
+    # differ by the factors h; a backward pass scales all to the last Z. Entry i is
+    # ((2i+1)Q).x * zc^2, ((2i+1)Q).y * zc^3, i.e. Jacobian with Z = zc. The a = 0 formulas
+    # never use b, so sums of these entries are computed unchanged; a Jacobian result
+    # (X, Y, Z) there is (X, Y, Z*zc) here. Returns (table, lambda_table, zc), the tables
+    # compact like G's (chunks of 8 x||y entries; the second with beta*x, for lambda*Q).
     p = P
     dx, dy, dz = dbl(x, y, 1)
     zz = dz * dz % p
     X = x * zz % p
     Y = y * zz % p * dz % p
     Z = 1
-    xs = [X] * count
-    ys = [Y] * count
+    n = (count + 7) >> 3
+    tab = [bytearray(64 * min(8, count - 8 * c)) for c in range(n)]
+    ltab = [bytearray(64 * min(8, count - 8 * c)) for c in range(n)]
     hs = [1] * count
+    _put(tab, 0, X, Y)
     for i in range(1, count):
         zz = Z * Z % p
         h = dx * zz % p - X
@@ -81,22 +84,35 @@ def odd_multiples(x, y, count):
         X = (r * r - hhh - v - v) % p
         Y = (r * (v - X) - Y * hhh) % p
         Z = Z * h % p
-        xs[i] = X
-        ys[i] = Y
+        _put(tab, i, X, Y)
         hs[i] = h
     ratio = 1
-    for i in range(count - 2, -1, -1):
-        ratio = ratio * hs[i + 1] % p
-        rr = ratio * ratio % p
-        xs[i] = xs[i] * rr % p
-        ys[i] = ys[i] * rr % p * ratio % p
-    return xs, ys, Z * dz % p
+    for i in range(count - 1, -1, -1):
+        c = tab[i >> 3]
+        o = (i & 7) << 6
+        X = int.from_bytes(c[o:o + 32], "big")
+        Y = int.from_bytes(c[o + 32:o + 64], "big")
+        if i < count - 1:
+            ratio = ratio * hs[i + 1] % p
+            rr = ratio * ratio % p
+            X = X * rr % p
+            Y = Y * rr % p * ratio % p
+            _put(tab, i, X, Y)
+        _put(ltab, i, X * BETA % p, Y)
+    return tuple(tab), tuple(ltab), Z * dz % p
 
 
-def endo(xs):
-    # x coordinates of lambda*Q for each Q: (beta*x, y).
-    p = P
-    return [x * BETA % p for x in xs]
+def _put(chunks, i, x, y):
+    c = chunks[i >> 3]
+    o = (i & 7) << 6
+    c[o:o + 32] = x.to_bytes(32, "big")
+    c[o + 32:o + 64] = y.to_bytes(32, "big")
+
+
+def entry(chunks, i):
+    c = chunks[i >> 3]
+    o = (i & 7) << 6
+    return int.from_bytes(c[o:o + 32], "big"), int.from_bytes(c[o + 32:o + 64], "big")
 
 
 def multi(terms, blind=1):

@@ -1,6 +1,7 @@
-# Derivation of the fixed-base tables in dtacore.gtable (same layout as gtable_rom): used at
-# first use when the device carries no ROM tables, by the tests (ROM == derivation) and to
-# regenerate gtable_rom.py on the host.
+# Derivation of the fixed-base tables in dtacore.gtable (same layout as the ROM modules
+# gtable_comb.py, gtable_wnaf.py): used at first use when the device carries no ROM tables, for
+# prepared public keys (ecdsa.prepare), by the tests (ROM == derivation) and to regenerate the
+# ROM modules on the host.
 
 from dtacore import ecmult, gtable
 from dtacore import secp256k1 as ec
@@ -40,33 +41,51 @@ def batch_affine(pts):
 
 
 def derive_comb():
-    bx = [ec.GX]
-    by = [ec.GY]
-    for i in range(1, gtable.TEETH):
-        pt = (bx[i - 1], by[i - 1], 1)
-        for j in range(gtable.SPACING):
-            pt = ecmult.dbl(pt[0], pt[1], pt[2])
-        pt = ec.to_affine(pt)
-        bx.append(pt[0])
-        by.append(pt[1])
-    jac = []
-    for j in range(1, 1 << gtable.TEETH):
-        i = 0
-        while not (j >> i) & 1:
-            i += 1
-        rest = j ^ (1 << i)
-        if rest:
-            X, Y, Z = jac[rest - 1]
-            jac.append(ecmult.madd(X, Y, Z, bx[i], by[i]))
-        else:
-            jac.append((bx[i], by[i], 1))
-    xs, ys = batch_affine(jac)
-    return _chunks(xs, ys)
+    return comb_for(ec.GX, ec.GY)
+
+
+def comb_for(x, y):
+    # The comb table of any point of order N (G here; a prepared public key in ecdsa.py).
+    # Entries are made affine one by one and written straight into the chunks (one inversion
+    # each, ~4 ms in all on the VM) so the derivation needs almost no heap beyond the table.
+    n = (1 << gtable.TEETH) - 1
+    chunks = [bytearray(64 * min(gtable.CHUNK, n - c)) for c in range(0, n, gtable.CHUNK)]
+    pt = (x, y)
+    for i in range(gtable.TEETH):
+        if i:
+            X, Y, Z = pt[0], pt[1], 1
+            for j in range(gtable.SPACING):
+                X, Y, Z = ecmult.dbl(X, Y, Z)
+            pt = ec.to_affine((X, Y, Z))
+        low = 1 << i
+        _put(chunks, low - 1, pt)
+        for rest in range(1, low):
+            # entry low + rest = base i + entry rest (distinct multiples: never equal)
+            q = _get(chunks, rest - 1)
+            _put(chunks, low + rest - 1, ec.to_affine(ecmult.madd(q[0], q[1], 1, pt[0], pt[1])))
+    return tuple(bytes(c) for c in chunks)
+
+
+def _put(chunks, j, pt):
+    c = chunks[j >> 3]
+    o = (j & 7) << 6
+    c[o:o + 32] = pt[0].to_bytes(32, "big")
+    c[o + 32:o + 64] = pt[1].to_bytes(32, "big")
+
+
+def _get(chunks, j):
+    c = chunks[j >> 3]
+    o = (j & 7) << 6
+    return int.from_bytes(c[o:o + 32], "big"), int.from_bytes(c[o + 32:o + 64], "big")
 
 
 def derive_wnaf():
-    xs, ys, zc = ecmult.odd_multiples(ec.GX, ec.GY, gtable.WNAF_POINTS)
-    xs, ys = batch_affine([(xs[i], ys[i], zc) for i in range(len(xs))])
+    tab, _, zc = ecmult.odd_multiples(ec.GX, ec.GY, gtable.WNAF_POINTS)
+    pts = []
+    for i in range(gtable.WNAF_POINTS):
+        x, y = ecmult.entry(tab, i)
+        pts.append((x, y, zc))
+    xs, ys = batch_affine(pts)
     return _chunks(xs, ys)
 
 

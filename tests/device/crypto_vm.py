@@ -24,12 +24,22 @@ def write_hex(b):
         sys.stdout.write(hexlify(b[i:i + 256]))
 
 
+_prepared = [None, None]  # the last prepared key (kind P), as a device keeps its D-TA's key
+
+
 def run(f):
     # Modules are imported per kind, so a run of one kind fits a 32 KiB heap.
     kind = f[0]
     if kind == "V":
         from dtacore import ecdsa
         return "1" if ecdsa.verify_der(ux(f[2]), ux(f[3]), ux(f[4]), f[5] == "1") else "0"
+    if kind == "P":
+        from dtacore import ecdsa
+        if _prepared[0] != f[2]:
+            _prepared[1] = None
+            _prepared[1] = ecdsa.prepare(ux(f[2]))
+            _prepared[0] = f[2]
+        return "1" if ecdsa.verify_der(_prepared[1], ux(f[3]), ux(f[4]), f[5] == "1") else "0"
     if kind == "W":
         from dtacore import ecdsa
         return "1" if ecdsa.verify(ux(f[2]), ux(f[3]), ux(f[4])) else "0"

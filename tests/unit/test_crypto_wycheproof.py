@@ -37,8 +37,8 @@ def test_vector_counts():
     kinds = {}
     for line, _ in CASES:
         kinds[line[0]] = kinds.get(line[0], 0) + 1
-    # 476 + 463 ECDSA vectors, each with the key uncompressed and compressed
-    assert kinds["V"] == 2 * (476 + 463)
+    # 476 + 463 ECDSA vectors, each with the key uncompressed and compressed, and prepared
+    assert kinds["V"] == 2 * (476 + 463) and kinds["P"] == 476 + 463
     assert kinds["H"] == 174 and kinds["K"] == 86
     assert kinds["E"] >= 473  # every valid vector unwraps; broken ASN.1 is rejected host-side
     assert "X" not in kinds
@@ -53,7 +53,7 @@ def test_pure_modules_on_cpython():
 def _backend_run(f):
     kind = f[0]
     x = ux_fields(f)
-    if kind == "V":
+    if kind in ("V", "P"):
         try:
             sig = der.sig_from_der(x[4])
         except DecodeError:
@@ -74,7 +74,7 @@ def _backend_run(f):
 
 @pytest.mark.parametrize("kind", ["V", "E", "C"])
 def test_host_backend(kind):
-    cases = [c for c in CASES if c[0][0] in (kind, kind.lower())]
+    cases = [c for c in CASES if c[0][0] in (kind, kind.lower()) or (kind == "V" and c[0][0] == "P")]
     out = {}
     for line, _ in cases:
         f = line.split()
