@@ -142,6 +142,27 @@ def verify_chain(checkpoint, headers, checkpoint_height):
     return tip.hash
 
 
+def verify_confirmed(txid, proof, checkpoint, checkpoint_height, headers, k):
+    # The whole Bitcoin half of a proof in one call: `txid` is in the block of `proof`, that
+    # block is in `headers` (which follow the trusted checkpoint) and has at least k
+    # confirmations in them. -> the block's height.
+    want = header_hash(tx_in_proof(txid, proof))
+    if len(headers) % HEADER_LEN or len(headers) // HEADER_LEN > MAX_HEADERS:
+        raise DecodeError("header chain is not a whole number of 80-byte headers")
+    tip = ChainTip(checkpoint, checkpoint_height)
+    mv = memoryview(headers)
+    found = -1
+    for i in range(len(headers) // HEADER_LEN):
+        if tip.add(mv[i * HEADER_LEN:(i + 1) * HEADER_LEN]) == want:
+            found = tip.height
+    if found < 0:
+        raise SpvError("transaction in block: the proof's block is not in the header chain")
+    conf = tip.height - found + 1
+    if conf < k:
+        raise SpvError("confirmations: %d, %d required" % (conf, k))
+    return found
+
+
 def confirmations(n_headers, block_index):
     # The block at position block_index of a chain of n_headers has this many confirmations.
     return n_headers - block_index

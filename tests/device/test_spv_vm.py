@@ -183,3 +183,69 @@ def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
     assert (int(n), int(height)) == (1000, tip)
     assert spv.reverse(bytes.fromhex(tip_hash)).hex() == tip_rpc
     assert bytes.fromhex(tip_hash) == spv.verify_chain(data[:80], data[80:], start)
+
+
+BIRTH_SOURCE = """
+import sys
+from binascii import unhexlify as u
+from dtacore import anchor, spv
+from dtacore.errors import ProtocolError
+for line in open(sys.argv[1]):
+    f = line.split()
+    try:
+        txid = anchor.check_birth_tx(u(f[0]), u(f[1]), u(f[2]))
+        print("ok", spv.verify_confirmed(txid, u(f[3]), u(f[4]), int(f[5]), u(f[6]), int(f[7])))
+    except ProtocolError as e:
+        print(type(e).__name__, e)
+"""
+
+
+def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
+    """What the handshake will do: is this key the D-TA's, k blocks deep from the checkpoint?"""
+    from dta.chain import receipt as R
+    from dtacore import anchor
+    node = regtest_node.node
+    signer, funding = regtest_node.funded_key()
+    dta_id = os.urandom(32)
+    a = Anchorer(AnchorStore(tmp_path / "b.sqlite3"), signer, dta_id, node, k=K)
+    a.set_funding(funding)
+    a.submit_birth()
+    a.step()
+    regtest_node.mine(K)
+    a.step()
+    row = a.store.get(0)
+    ev = R.birth_evidence(node, network="regtest", dta_id=dta_id, identity_pubkey=signer.public_key,
+                          txid=row.txid, raw_tx=row.current["raw"], block_hash=row.block_hash, k=K,
+                          checkpoint_height=row.height - 3)
+    trusted = bytes.fromhex(node.header_hex(node.block_hash(ev["checkpoint_height"])))
+    headers = b"".join(bytes.fromhex(h) for h in ev["headers"])
+    base = [ev["tx"], dta_id.hex(), signer.public_key.hex(), ev["txout_proof"], trusted.hex(),
+            str(ev["checkpoint_height"]), headers.hex(), str(K)]
+
+    def case(**change):
+        f = list(base)
+        for i, v in change.items():
+            f[int(i[1:])] = v
+        return " ".join(f)
+
+    cases = [case(),
+             case(_1=os.urandom(32).hex()),                              # another D-TA id
+             case(_2=("03" + "cd" * 32)),                                # another key
+             case(_3=flip(bytes.fromhex(ev["txout_proof"]), 100).hex()),  # merkle proof
+             case(_4=flip(trusted, 0).hex()),                            # wrong checkpoint
+             case(_6=headers[:80 * (ev["block_index"] + 1)].hex()),      # too few confirmations
+             case(_6=(headers[:80] + headers[160:]).hex())]              # a header missing
+    (tmp_path / "cases.txt").write_text("\n".join(cases) + "\n")
+    script = tmp_path / "birth.py"
+    script.write_text(BIRTH_SOURCE)
+    vm = mp.run(script, str(tmp_path / "cases.txt"), heapsize="64k")
+    host = subprocess.run([sys.executable, str(script), str(tmp_path / "cases.txt")], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(FIRMWARE_DIR)})
+    assert vm.returncode == 0 and host.returncode == 0, vm.stdout + vm.stderr + host.stderr.encode()
+    lines = vm.stdout.decode().splitlines()
+    assert lines == host.stdout.splitlines()
+    assert lines[0] == f"ok {row.height}"
+    assert all(not line.startswith("ok") for line in lines[1:]), lines
+    v = R.verify_birth(ev, k=K, trusted_header=trusted, trusted_height=ev["checkpoint_height"])
+    assert v.height == row.height  # the host verifier agrees on the accepted case
+    assert anchor.check_birth_tx(bytes.fromhex(ev["tx"]), dta_id, signer.public_key)
