@@ -79,11 +79,11 @@ def mul_jacobian(k, x, y):
     for half, t in ((k1, tab), (k2, ltab)):
         a = -half if half < 0 else half
         cs.append(1 + (a & 1))
-        terms.append((regular(a + cs[-1], ECDH_WIDTH, ECDH_WINDOWS), t, None, half < 0, 0, 0))
+        terms.append((regular(a + cs[-1], ECDH_WIDTH, ECDH_WINDOWS), t, half < 0, 0, 0))
     pt = ecmult.multi(terms, ec.blind())
     for j in range(2):
         qx, qy = ecmult.entry(terms[j][1], 0)
-        if not terms[j][3]:
+        if not terms[j][2]:
             qy = ec.P - qy
         for i in range(2):
             if pt is None:

@@ -156,7 +156,7 @@ def mul2_g(u1, u2, q):
     for h, t, xm, ym, w in ((p1, blob, z2, z3, gtable.WNAF_WIDTH),
                             (p2, blob, z2 * ec.BETA % ec.P, z3, gtable.WNAF_WIDTH),
                             (q1, tab, 0, 0, VERIFY_WIDTH), (q2, ltab, 0, 0, VERIFY_WIDTH)):
-        terms.append((wnaf(-h if h < 0 else h, w), t, None, h < 0, xm, ym))
+        terms.append((wnaf(-h if h < 0 else h, w), t, h < 0, xm, ym))
     pt = ecmult.multi(terms)
     if pt is None:
         return None

@@ -117,52 +117,41 @@ def entry(chunks, i):
 
 def multi(terms, blind=1):
     # Sum of digits_i * Q_i by interleaved recodings with one shared doubling chain (Shamir's
-    # trick). terms: (digits, xs, ys, neg, xm, ym); digit d adds (+/-) table entry |d| >> 1,
-    # negated again when neg. A table is (xs, ys) lists, or ys None and xs a tuple of blobs of
-    # 8 64-byte x||y entries (compact tables, read in place). xm, ym (or 0) multiply the entry's
-    # x and y: beta for lambda*Q, zc^2 and zc^3 to move a point onto the curve of a table from
+    # trick). terms: (digits, table, neg, xm, ym), digit strings all of one length; digit d
+    # adds (+/-) table entry |d| >> 1, negated again when neg. Tables are tuples of chunks of
+    # 8 64-byte x||y entries (compact, read in place). xm, ym (or 0) multiply the entry's x and
+    # y: beta for lambda*Q, zc^2 and zc^3 to move a point onto the curve of a table from
     # odd_multiples. blind: Z of the first point (projective randomisation).
     # Returns Jacobian or None.
     p = P
-    top = 0
-    for t in terms:
-        if len(t[0]) > top:
-            top = len(t[0])
     X = Y = Z = 0
     inf = True
-    for i in range(top - 1, -1, -1):
+    for i in range(len(terms[0][0]) - 1, -1, -1):
         if not inf:
             yy = Y * Y % p
-            s = (X * yy << 2) % p
+            s = X * yy << 2  # left unreduced: one longer % below instead of two
             m = X * X % p * 3
             X = (m * m - s - s) % p
             Z = (Y * Z << 1) % p
             Y = (m * (s - X) - (yy * yy << 3)) % p
-        for digits, xs, ys, neg, xm, ym in terms:
-            if i >= len(digits):
-                continue
-            d = digits[i]
+        for t in terms:
+            d = t[0][i]
             if not d:
                 continue
+            neg = t[2]
             if d < 0:
-                j = (-d) >> 1
+                d = -d
                 neg = not neg
-            else:
-                j = d >> 1
-            if ys is None:
-                c = xs[j >> 3]
-                j = (j & 7) << 6
-                x = int.from_bytes(c[j:j + 32], "big")
-                y = int.from_bytes(c[j + 32:j + 64], "big")
-            else:
-                x = xs[j]
-                y = ys[j]
+            c = t[1][d >> 4]
+            j = ((d >> 1) & 7) << 6
+            x = int.from_bytes(c[j:j + 32], "big")
+            y = int.from_bytes(c[j + 32:j + 64], "big")
             if neg:
                 y = p - y
-            if xm:
-                x = x * xm % p
-            if ym:
-                y = y * ym % p
+            if t[3]:
+                x = x * t[3] % p
+            if t[4]:
+                y = y * t[4] % p
             if inf:
                 zz = blind * blind % p
                 X = x * zz % p

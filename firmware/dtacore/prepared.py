@@ -19,6 +19,6 @@ def mul2_comb(u1, u2, qcomb):
     terms = []
     for u, table in ((u1, gtable.comb_blob()), (u2, qcomb)):
         a, b = ecmult.split(u)
-        terms.append((gtable.comb_digits(-a if a < 0 else a), table, None, a < 0, 0, 0))
-        terms.append((gtable.comb_digits(-b if b < 0 else b), table, None, b < 0, ec.BETA, 0))
+        terms.append((gtable.comb_digits(-a if a < 0 else a), table, a < 0, 0, 0))
+        terms.append((gtable.comb_digits(-b if b < 0 else b), table, b < 0, ec.BETA, 0))
     return ecmult.multi(terms)

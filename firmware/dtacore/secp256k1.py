@@ -121,8 +121,8 @@ def mul_g(k):
     from dtacore import ecmult, gtable
     k1, k2 = ecmult.split(k % N)
     blob = gtable.comb_blob()
-    terms = [(gtable.comb_digits(-k1 if k1 < 0 else k1), blob, None, k1 < 0, 0, 0),
-             (gtable.comb_digits(-k2 if k2 < 0 else k2), blob, None, k2 < 0, BETA, 0)]
+    terms = [(gtable.comb_digits(-k1 if k1 < 0 else k1), blob, k1 < 0, 0, 0),
+             (gtable.comb_digits(-k2 if k2 < 0 else k2), blob, k2 < 0, BETA, 0)]
     return to_affine(ecmult.multi(terms, blind()))
 
 
