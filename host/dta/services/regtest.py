@@ -16,6 +16,7 @@ from pathlib import Path
 from dta.errors import ServiceError
 from dta.services.mosquitto import free_port
 from dta.services.paths import DEVNET_DIR
+from dta.services.process import terminate
 
 READY_TIMEOUT = 30.0
 NODE_SCRIPT = DEVNET_DIR / "node_modules" / "bcoin" / "bin" / "node"
@@ -79,13 +80,7 @@ class RegtestNode:
             return ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, grace=10.0)
 
     @property
     def running(self) -> bool:
