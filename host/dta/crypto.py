@@ -12,6 +12,7 @@ from dtacore.backend import (  # noqa: F401  (re-exported: one set of names host
     equal,
     hkdf,
     hmac_sha256,
+    prepare,
     pubkey,
     shared_x,
     sign,
