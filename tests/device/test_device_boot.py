@@ -7,7 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 
 from dta.emulator import EmulatedDevice
-from dtacore import wire
+from dtacore import entries, wire
 
 
 def boot(dev: EmulatedDevice):
@@ -170,3 +170,29 @@ def test_replayed_and_mutated_hellos_are_rejected(make_device, gateway, broker):
     assert reasons.get("replayed-boot") == 1 and reasons.get("oversized") == 1
     assert sum(reasons.values()) == expected - 2
     assert gateway.registry.get(kid) == before and len(gateway.registry.devices()) == 1
+
+
+def test_enrolment_is_logged_before_registration(make_device, gateway, transparency_log):
+    log = gateway.gw.log = transparency_log
+    dev = make_device("l")
+    boot(dev)
+    boot(dev)  # a second boot is a hello, not a new enrolment
+    assert gateway.wait_events(2)
+    (reg,) = gateway.kinds("registered")
+    assert reg.log_index == 0 and log.store.size == 1
+    entry = entries.decode(log.store.entry(0))
+    (device,) = gateway.registry.devices()
+    assert isinstance(entry, entries.DeviceEnrolled)
+    assert entry.device_key == device.pubkey and entry.board == b"unix"
+
+
+def test_no_registration_without_its_log_entry(make_device, gateway, tmp_path):
+    class BrokenLog:
+        def append(self, entry):
+            raise OSError("disk full")
+
+    gateway.gw.log = BrokenLog()
+    boot(make_device("n"))  # the device sends its hello; the gateway cannot log the enrolment
+    assert gateway.wait_events(1)
+    assert [(e.kind, e.detail) for e in gateway.events.events] == [("failed", "OSError: disk full")]
+    assert gateway.registry.devices() == []

@@ -15,10 +15,13 @@ from dta.gateway.registry import Registry
 def describe(event) -> str:
     """One line for a gateway operator."""
     if event.kind == "registered":
+        logged = "" if event.log_index is None else f", logged as entry #{event.log_index}"
         return (f"new device {event.key_id} ({event.board}, firmware {event.firmware}) "
-                f"registered, pending enrolment (boot #{event.boot})")
+                f"registered, pending enrolment (boot #{event.boot}{logged})")
     if event.kind == "hello":
         return f"device {event.key_id} back online (boot #{event.boot})"
+    if event.kind == "failed":
+        return f"could not process a frame ({event.detail}); nothing was stored"
     return f"rejected a frame from {event.key_id or 'unknown device'}: {event.reason} ({event.detail})"
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dta.errors import StoreError
 
@@ -84,12 +85,15 @@ class Registry:
             rows = self._db.execute("SELECT * FROM devices ORDER BY first_seen").fetchall()
         return [Device(*r) for r in rows]
 
-    def record_hello(self, key_id: str, pubkey: bytes, board: str, firmware: str,
-                     boot: int) -> tuple[Device, tuple[str, str] | None]:
+    def record_hello(self, key_id: str, pubkey: bytes, board: str, firmware: str, boot: int,
+                     on_enrol: Callable[[], object] | None = None
+                     ) -> tuple[Device, tuple[str, str] | None]:
         """Register or refresh a device from a verified hello, atomically.
 
-        Returns (device, None) on success, or (current device, (code, detail)) when the hello must be
-        refused: the boot counter did not go up (a replay) or the key id is bound to another key.
+        Returns (device, None) on success, or (current device, (code, detail)) when the hello must
+        be refused: the boot counter did not go up (a replay) or the key id is bound to another key.
+        `on_enrol` runs inside the transaction, before a new device is inserted: it writes the
+        enrolment to the transparency log first (write-ahead), and if it fails nothing is stored.
         """
         now = time.time()
         with self._lock:
@@ -108,6 +112,8 @@ class Registry:
                         "UPDATE devices SET board=?, firmware=?, boot=?, hellos=hellos+1, "
                         "last_seen=? WHERE key_id=?", (board, firmware, boot, now, key_id))
                 else:
+                    if on_enrol:
+                        on_enrol()
                     self._db.execute(
                         "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?)",
                         (key_id, pubkey, board, firmware, boot, PENDING, 1, now, now))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,7 +18,7 @@ import paho.mqtt.client as mqtt
 from dta.config import Config
 from dta.errors import DecodeError, ServiceError, VerifyError
 from dta.gateway.registry import Registry
-from dtacore import backend, wire
+from dtacore import backend, entries, wire
 
 log = logging.getLogger("dta.gateway")
 
@@ -26,19 +27,24 @@ CONNECT_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Event:
-    kind: str           # registered | hello | rejected
+    kind: str           # registered | hello | rejected | failed (gateway-side error)
     key_id: str | None
     reason: str | None = None
     detail: str | None = None
     board: str | None = None
     firmware: str | None = None
     boot: int | None = None
+    log_index: int | None = None   # the DeviceEnrolled entry written for a new device
 
 
 class Gateway:
-    def __init__(self, cfg: Config, registry: Registry | None = None):
+    """`log`, when given, receives a DeviceEnrolled entry for every new device before the device
+    is registered (dta.log.service.Log or anything with `append(entry) -> index`)."""
+
+    def __init__(self, cfg: Config, registry: Registry | None = None, log=None):
         self.cfg = cfg
         self.registry = registry or Registry(cfg.db_path)
+        self.log = log
         self.listeners: list[Callable[[Event], None]] = []
         self._client: mqtt.Client | None = None
         self._subscribed = threading.Event()
@@ -60,12 +66,19 @@ class Gateway:
         if topic_kid != kid:
             return self._reject(topic_kid, "topic-mismatch", f"topic names {topic_kid!r}, frame {kid}")
         before = self.registry.get(kid)
+        logged: list[int] = []
+        enrol = None
+        if self.log is not None:
+            entry = entries.DeviceEnrolled(hello.pubkey, hello.board.encode(),
+                                           int(time.time() * 1000))
+            enrol = lambda: logged.append(self.log.append(entry))  # noqa: E731
         dev, refusal = self.registry.record_hello(kid, hello.pubkey, hello.board,
-                                                  hello.firmware, hello.boot)
+                                                  hello.firmware, hello.boot, on_enrol=enrol)
         if refusal:
             return self._reject(kid, *refusal)
         kind = "hello" if before else "registered"
-        return self._emit(Event(kind, kid, board=dev.board, firmware=dev.firmware, boot=dev.boot))
+        return self._emit(Event(kind, kid, board=dev.board, firmware=dev.firmware, boot=dev.boot,
+                                log_index=logged[0] if logged else None))
 
     def _reject(self, kid: str, reason: str, detail: str) -> Event:
         self.registry.count_rejection(reason)
@@ -106,8 +119,9 @@ class Gateway:
     def _on_message(self, client, userdata, msg) -> None:
         try:
             self.handle_hello(msg.topic, bytes(msg.payload))
-        except Exception:  # one bad frame must not stop the gateway's network loop
+        except Exception as exc:  # one failure must not stop the gateway's network loop
             log.exception("internal error handling a frame on %s", msg.topic)
+            self._emit(Event("failed", None, reason="internal", detail=f"{type(exc).__name__}: {exc}"))
 
     def stop(self) -> None:
         if self._client:
