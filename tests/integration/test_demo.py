@@ -18,6 +18,12 @@ def test_demo_registers_three_devices_and_they_keep_their_keys(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "all 3 devices are registered" in first.stdout
     assert first.stdout.count("made a new secp256k1 identity key") == 3
+    assert "authority: created D-TA 'demo-dta'" in first.stdout
+    assert first.stdout.count("logged as entry #") == 3
+    assert "log: checkpoint #0 signed by the D-TA: 3 entries" in first.stdout
+    # make test installs the regtest node, so the demo anchors for real here.
+    assert "anchor: Birth Record: tx " in first.stdout
+    assert "anchor: checkpoint 0: tx " in first.stdout
     listed = subprocess.run([DTA, "--data-dir", str(tmp_path / "demo"), "devices", "list",
                              "--json"], capture_output=True, text=True)
     devices = json.loads(listed.stdout)["devices"]
@@ -27,3 +33,5 @@ def test_demo_registers_three_devices_and_they_keep_their_keys(tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     assert second.stdout.count("reloaded its secp256k1 identity key") == 3
     assert second.stdout.count("back online (boot #2)") == 3
+    assert "authority: reopened D-TA 'demo-dta'" in second.stdout
+    assert "holds 3 entries" in second.stdout and "logged as entry" not in second.stdout

@@ -39,6 +39,7 @@ def cli(ctx, devices: int, exit_when_registered: bool) -> None:
         fleet.start()
         if fleet.wait_registered(REGISTER_TIMEOUT):
             say(f"all {devices} devices are registered with the gateway, pending enrolment")
+            fleet.checkpoint_and_anchor()
         else:
             say("not every device registered in time")
             code = 1

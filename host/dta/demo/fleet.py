@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +14,10 @@ from dta.firmware.bundle import build
 from dta.gateway.cli import describe
 from dta.gateway.service import EventLog, Gateway
 from dta.services.mosquitto import Mosquitto
+
+
+# The demo authority's passphrase when DTA_PASSPHRASE is not set: demo data only, on regtest.
+DEMO_PASSPHRASE = "dta-demo-only"
 
 
 class Fleet:
@@ -24,6 +30,7 @@ class Fleet:
         self.gateway: Gateway | None = None
         self.devices: list[EmulatedDevice] = []
         self.events = EventLog()
+        self.log = None
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -32,8 +39,10 @@ class Fleet:
                  f"(started for this demo, stopped with it)")
         mqtt = replace(self.cfg.mqtt, host="127.0.0.1", port=self.broker.port)
         self.cfg = replace(self.cfg, mqtt=mqtt, data_dir=self.workdir)
-        self.gateway = Gateway(self.cfg)
-        self.gateway.listeners += [self.events, lambda e: self.say("gateway: " + describe(e))]
+        self._start_authority()
+        self.gateway = Gateway(self.cfg, log=self.log)
+        # Narrate first, then count: "all registered" is printed after the last registration.
+        self.gateway.listeners += [lambda e: self.say("gateway: " + describe(e)), self.events]
         self.gateway.start()
         self.say(f"gateway: listening on {mqtt.topic_prefix}/hello/+, registry {self.cfg.db_path}")
         bundle = build("unix", self.workdir / "bundle-unix")
@@ -45,6 +54,46 @@ class Fleet:
                           topic_prefix=mqtt.topic_prefix)
             dev.start(self._narrator(f"device-{i + 1}"))
             self.devices.append(dev)
+
+    def _start_authority(self) -> None:
+        """The demo's D-TA: made on first run (demo passphrase), reopened afterwards."""
+        from dta.authority import identity
+        from dta.log.service import Log
+        from dta.log.store import LogStore
+
+        passphrase = os.environ.get(identity.PASSPHRASE_ENV) or DEMO_PASSPHRASE
+        try:
+            facts = identity.load_public(self.workdir)
+            how = "reopened"
+        except identity.AuthorityError:
+            identity.initialise(self.workdir, passphrase, name="demo-dta", network="regtest")
+            facts = identity.load_public(self.workdir)
+            how = "created"
+        self.signer = identity.load_signer(self.workdir, passphrase)
+        self.dta_id = bytes.fromhex(facts["dta_id"])
+        self.say(f"authority: {how} D-TA '{facts['name']}', id {facts['dta_id'][:16]}..., "
+                 f"secrets sealed with the demo passphrase (set {identity.PASSPHRASE_ENV} "
+                 f"to use your own)")
+        store = LogStore(self.workdir / "log.sqlite3", origin=self.cfg.log.origin)
+        self.log = Log(store, self.signer, window_seconds=self.cfg.log.window_seconds,
+                       max_entries=self.cfg.log.max_entries)
+        self.say(f"log: transparency log {self.cfg.log.origin} holds {store.size} entries")
+
+    def checkpoint_and_anchor(self) -> None:
+        """Close a checkpoint over what was logged, then anchor it (and the Birth Record) on a
+        private regtest node when one can be started; otherwise the roots stay pending."""
+        from dta.chain.local import anchor_locally
+
+        last = self.log.store.last_checkpoint()
+        cp = last if last and last.tree_size == self.log.store.size else self.log.checkpoint()
+        if cp is None:
+            self.say("log: nothing logged yet, no checkpoint to anchor")
+            return
+        self.say(f"log: checkpoint #{cp.seq} signed by the D-TA: {cp.tree_size} entries, "
+                 f"root {cp.root.hex()[:16]}...")
+        chain_dir = Path(tempfile.mkdtemp(prefix="chain-", dir=self.workdir))
+        anchor_locally(chain_dir, self.signer, self.dta_id, [(cp.seq, cp.tree_size, cp.root)],
+                       k=1, say=lambda m: self.say("anchor: " + m))
 
     def _narrator(self, name: str):
         def on_event(ev: dict) -> None:
@@ -81,6 +130,8 @@ class Fleet:
             dev.stop()
         if self.gateway:
             self.gateway.stop()
+        if self.log:
+            self.log.store.close()
         if self.broker:
             self.broker.stop()
 
