@@ -25,7 +25,7 @@ from dta.services.paths import FIRMWARE_DIR
 HERE = Path(__file__).resolve().parent
 OPS = ("keygen", "sign", "verify", "ecdh", "handshake")
 PROBE = OPS + ("verify_prepared",)
-ROUNDS = 5
+ROUNDS = 9
 SPEED_HEAP = "256k"  # embit needs more than 64 KiB; all three share the run and the heap
 # ESP32 @240 MHz: interpreted 256-bit bigint code runs ~200-400x slower than on this machine
 # (16-bit mpz digits there vs 32-bit here, ~100x for plain interpretation; see

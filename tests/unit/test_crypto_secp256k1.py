@@ -7,7 +7,7 @@ import random
 import coincurve
 import pytest
 
-from dtacore import ct, der, ecdh, ecdsa, ecmult, gtable, gtable_gen
+from dtacore import ct, der, ecdh, ecdsa, ecmult, ecverify, gtable, gtable_gen
 from dtacore import secp256k1 as ec
 from dtacore.errors import DecodeError
 
@@ -96,7 +96,7 @@ def test_glv_split_bounds():
 def test_recodings():
     for w in (4, 5, 6, 7):
         for k in [0, 1, 2**129 - 1] + [RNG.getrandbits(RNG.randrange(1, 130)) for _ in range(500)]:
-            digits = ecdsa.wnaf(k, w)
+            digits = ecverify.wnaf(k, w)
             assert sum(d << i for i, d in enumerate(digits)) == k
             nz = [i for i, d in enumerate(digits) if d]
             assert all(digits[i] & 1 and abs(digits[i]) < 1 << (w - 1) for i in nz)
