@@ -1,16 +1,17 @@
 # secp256k1 scalar multiplication engine: the hot loops, tuned for MicroPython bigints.
 #
 # Cost model (MicroPython Unix port, measured): every bigint operation allocates; a field
-# multiplication (product plus `% P` of 512 bits) costs ~1.5-2 us, a 256-bit add ~0.15 us, and a
-# modular inverse by extended Euclid only ~35 us (about 20 multiplications). Hence: Jacobian
-# running sums (X/Z^2, Y/Z^3), affine table points (mixed additions: 7M + 4S), tables made
-# affine by one batch inversion, one inversion per result, the GLV endomorphism to halve the
-# doublings, and digit recodings that touch small ints only.
-# Tables are (xs, ys) lists of affine coordinates; odd multiples Q, 3Q, 5Q, ... of a point.
-# Digit strings (ecdsa.wnaf, ecdh.regular, gtable.comb_digits) are array('b'): small,
-# preallocated, no list growth.
+# multiplication (product plus `% P` of 512 bits) costs ~1.5-2 us, a 256-bit add ~0.15 us, a
+# modular inverse by extended Euclid ~60-110 us. The `%` dominates and costs in proportion to
+# the quotient's length, so reductions are what to count. Hence: Jacobian running sums
+# (X/Z^2, Y/Z^3); affine table points, so every addition is a mixed one (7M + 4S); tables of a
+# variable point built without inversion (odd_multiples); one inversion per result; the GLV
+# endomorphism to halve the doublings; digit recodings on small ints only.
+# Tables are compact: tuples of bytes chunks of 8 entries, 64 bytes (x || y) each, read in
+# place. Digit strings (ecverify.wnaf, ecdh.regular, gtable.comb_digits) are array('b'):
+# small, preallocated, no list growth.
 
-from dtacore.secp256k1 import BETA, N, P, inv
+from dtacore.secp256k1 import BETA, N, P
 
 # Short basis of the GLV lattice {(a, b): a + b*lambda == 0 mod N} (Guide to ECC, 3.5).
 _A1 = 0x3086D221A7D46BCDE86C90E49284EB15
