@@ -64,8 +64,11 @@ def test_sigkill_loses_no_acknowledged_append(tmp_path):
     checkpoints = {}  # seq -> (size, root) acknowledged by the child
     pubkey = LocalSigner(SECRET).public_key
     for round_ in range(KILLS):
-        child = subprocess.Popen([sys.executable, str(script), str(db), ORIGIN, str(round_)],
-                                 stdout=subprocess.PIPE, env=env, text=True)
+        errfile = tmp_path / ("child-%d.err" % round_)
+        with open(errfile, "w") as err:
+            child = subprocess.Popen([sys.executable, str(script), str(db), ORIGIN,
+                                      str(round_)], stdout=subprocess.PIPE, stderr=err, env=env,
+                                     text=True)
         for _ in range(rnd.randrange(0, 30)):
             line = child.stdout.readline()
             if not line:
@@ -83,7 +86,7 @@ def test_sigkill_loses_no_acknowledged_append(tmp_path):
                 acked = max(acked, int(parts[1]))
             else:
                 checkpoints[int(parts[1])] = (int(parts[2]), bytes.fromhex(parts[3]))
-        assert child.wait() == -signal.SIGKILL
+        assert child.wait() == -signal.SIGKILL, errfile.read_text()
 
         with LogStore(db, origin=ORIGIN) as store:  # opening re-checks the last checkpoint
             assert store.size > acked

@@ -65,13 +65,21 @@ def test_failed_transaction_leaves_memory_tree_unchanged(tmp_path):
     with LogStore(tmp_path / "log.sqlite3", origin=ORIGIN) as s:
         s.append_many([b"a", b"b", b"c"])
         root = s.root()
-        # A row already holding the next index makes the batch's INSERT fail mid-transaction.
-        s.db.execute("DROP TRIGGER entries_no_update")
-        s.db.execute("INSERT INTO entries VALUES (4, x'00', x'00')")
+        # A node row already at (1, 1) makes the next batch's node INSERT fail mid-transaction.
+        s.db.execute("INSERT INTO nodes VALUES (1, 1, ?)", (bytes(32),))
         with pytest.raises(sqlite3.IntegrityError):
             s.append_many([b"d", b"e"])
-        assert s.size == 3 and s.root() == root
-        assert s.db.execute("SELECT count(*) FROM nodes WHERE level = 1").fetchone()[0] == 1
+        assert s.size == 3 and s.root() == root and s.tree.size == 3
+        assert s.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 3
+
+
+def test_foreign_rows_are_refused(tmp_path):
+    with LogStore(tmp_path / "log.sqlite3", origin=ORIGIN) as s:
+        s.append_many([b"a", b"b", b"c"])
+        s.db.execute("INSERT INTO entries VALUES (4, ?, x'00')", (bytes(32),))  # a gap at 3
+        with pytest.raises(StoreError, match="contiguous"):
+            s.append(b"d")
+        assert s.size == 3 and s.tree.size == 3
 
 
 def test_refuses_entries_over_limit(tmp_path):
@@ -222,3 +230,26 @@ def test_shared_fixture(transparency_log, log_signer):
     r = transparency_log.receipt(0)
     assert verify_receipt(r, key_name="test.example/log", public_key=log_signer.public_key)[1] == 0
     assert rec.tree_size == 1
+
+
+def test_two_writers_on_one_file(tmp_path, signer):
+    # e.g. `dta log append` while a service holds the log open: each writer catches up inside
+    # its write transaction, so indices, nodes and checkpoints stay one consistent tree.
+    path = tmp_path / "log.sqlite3"
+    a = LogStore(path, origin=ORIGIN)
+    b = LogStore(path, origin=ORIGIN)
+    for k in range(20):
+        w = (a, b)[k % 2]
+        idx = w.append_many([b"k%d-%d" % (k, j) for j in range(k % 5 + 1)])
+        assert list(idx) == list(range(idx.start, idx.stop))
+        if k % 7 == 6:
+            w.close_checkpoint(signer)
+    assert b.refresh() == a.refresh() == a.size == b.size
+    assert a.root() == b.root() and a.verify_integrity() == b.verify_integrity() == a.size
+    assert [c.seq for c in a.checkpoints()] == [0, 1]
+    for c in a.checkpoints():
+        assert a.root(c.tree_size) == c.root == b.root(c.tree_size)
+    a.close()
+    b.close()
+    with LogStore(path, origin=ORIGIN) as s:
+        assert s.size == sum(k % 5 + 1 for k in range(20))

@@ -185,23 +185,50 @@ class LogStore:
             if not d or len(d) > entries_mod.MAX_ENTRY_SIZE:
                 raise StoreError("entry is empty or over MAX_ENTRY_SIZE")
         with self._lock:
-            first = self.tree.size
-            tree = self.tree
-            rows = []
-            nodes = []
+            first = None
             try:
-                for i, d in enumerate(items):
-                    leaf = merkle.hash_leaf(d)
-                    rows.append((first + i, leaf, d))
-                    nodes.extend(tree.append_leaf_hash(leaf)[1:])
-                with self._txn():
+                with self._txn():  # BEGIN IMMEDIATE: holds SQLite's write lock from here
+                    self._catch_up()
+                    first = self._committed
+                    rows = []
+                    nodes = []
+                    for i, d in enumerate(items):
+                        leaf = merkle.hash_leaf(d)
+                        rows.append((first + i, leaf, d))
+                        nodes.extend(self.tree.append_leaf_hash(leaf)[1:])
                     self.db.executemany("INSERT INTO entries VALUES (?, ?, ?)", rows)
                     self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
             except BaseException:
-                tree.truncate(first)
+                if first is not None:
+                    self.tree.truncate(first)
                 raise
             self._committed = first + len(items)
             return range(first, first + len(items))
+
+    def refresh(self) -> int:
+        """Pick up entries another process appended to the same file; returns the size."""
+        with self._lock:
+            self._catch_up()
+            return self._committed
+
+    def _catch_up(self) -> None:
+        # Another process (say `dta log append` beside a running service) may have appended
+        # since we last looked. Writers call this inside their write transaction, so the tree
+        # is exactly the database's before they add to it. Nodes are recomputed from the leaf
+        # hashes (deterministic); verify_integrity() checks the stored ones.
+        last = self.db.execute("SELECT max(idx) FROM entries").fetchone()[0]
+        size = 0 if last is None else last + 1
+        if size == self._committed:
+            return
+        if size < self._committed:
+            raise StoreError(f"{self.path}: the log shrank from {self._committed} to {size}")
+        rows = self.db.execute("SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx",
+                               (self._committed,)).fetchall()
+        if [r[0] for r in rows] != list(range(self._committed, self._committed + len(rows))):
+            raise StoreError(f"{self.path}: entry indices are not contiguous")
+        for _, leaf in rows:
+            self.tree.append_leaf_hash(leaf)
+        self._committed = self.tree.size
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -275,7 +302,8 @@ class LogStore:
     def close_checkpoint(self, signer: Signer, *, key_name: str | None = None,
                          now: float | None = None) -> CheckpointRecord:
         """Sign the current tree head as a C2SP checkpoint note and store it. Seq starts at 0."""
-        with self._lock:
+        with self._lock, self._txn():
+            self._catch_up()
             size = self._committed
             root = self.tree.root(size)
             text = note.sign_checkpoint(self.origin, size, root, key_name or self.origin,
@@ -285,10 +313,9 @@ class LogStore:
                 raise StoreError("tree shrank below the last checkpoint")
             seq = 0 if last is None else last.seq + 1
             rec = CheckpointRecord(seq, size, root, text, time.time() if now is None else now)
-            with self._txn():
-                self.db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-                                (rec.seq, rec.tree_size, rec.root, rec.note, rec.created_at))
-            return rec
+            self.db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                            (rec.seq, rec.tree_size, rec.root, rec.note, rec.created_at))
+        return rec
 
     def close(self) -> None:
         self.db.close()
