@@ -170,8 +170,8 @@ def multi(terms, blind=1):
                     inf = True
                 continue
             hh = h * h % p
-            hhh = h * hh % p
-            v = X * hh % p
+            hhh = h * hh  # hhh and v unreduced: two longer reductions below instead of four
+            v = X * hh
             X = (r * r - hhh - v - v) % p
             Y = (r * (v - X) - Y * hhh) % p
             Z = Z * h % p
