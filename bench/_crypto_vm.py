@@ -1,6 +1,5 @@
 # MicroPython side of bench/crypto.py (run by it on the VM; not a benchmark module itself).
 #   micropython _crypto_vm.py speed IMPL       ms/op for IMPL: dtacore, embit or naive
-#   micropython _crypto_vm.py tables           ROM tables vs derivation at first use
 import gc
 import sys
 import time
@@ -184,24 +183,4 @@ def speed(impl):
         print("speed prepare", time.ticks_diff(time.ticks_us(), t) / 1000)
 
 
-def tables():
-    # first-use cost of the two ways to get the G tables
-    from dtacore import gtable_gen
-    gtable.use(None, None)
-    for m in ("dtacore.gtable_comb", "dtacore.gtable_wnaf"):
-        sys.modules.pop(m, None)
-    gc.collect()
-    t = time.ticks_us()
-    gtable.comb_blob()
-    gtable.wnaf_blob()
-    rom = time.ticks_diff(time.ticks_us(), t) / 1000
-    t = time.ticks_us()
-    gtable_gen.use_derived()
-    derived = time.ticks_diff(time.ticks_us(), t) / 1000
-    print("tables", rom, derived)
-
-
-if sys.argv[1] == "speed":
-    speed(sys.argv[2])
-else:
-    tables()
+speed(sys.argv[2])

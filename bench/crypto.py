@@ -107,7 +107,7 @@ def main() -> None:
                         got[f[1]] = min(got.get(f[1], 1e9), float(f[2]))
         speed = {op: (best["dtacore"][op], best["embit"].get(op, 0), best["naive"].get(op, 0))
                  for op in best["dtacore"]}
-        res = _vm("_crypto_vm", "tables", heapsize="128k", path=(lib,))
+        res = _vm("_crypto_op", "tables", heapsize="128k", path=(lib,))
         tables = res.stdout.decode().split()
         heaps = {op: _min_heap(op, (lib,)) for op in PROBE}
         at32 = {op: _vm("_crypto_op", op, heapsize="32k", path=(lib,)).returncode == 0 for op in PROBE}
@@ -139,9 +139,10 @@ def main() -> None:
     print(f"host load: embit verify took {ev:.2f} ms in this run vs {EMBIT_VERIFY_REF_MS} ms on the "
           f"reference machine (toolchain.md); scaled by {scale:.2f} the handshake is "
           f"{hs * scale:.2f} ms, prepared {hp * scale:.2f} ms (target <= 5 ms)")
-    print(f"G tables: from ROM modules {float(tables[1]):.1f} ms at first use "
-          f"({flash} bytes of .mpy, flash-resident when frozen), derived at first use "
-          f"{float(tables[2]):.1f} ms (same RAM either way on the Unix port)")
+    print(f"G tables: from ROM modules {float(tables[1]):.1f} ms at first use, {tables[2]} bytes of "
+          f"heap on the Unix port ({flash} bytes of .mpy; no heap when frozen into flash); derived "
+          f"at first use {float(tables[3]):.1f} ms, {tables[4]} bytes of heap (the tables and gtable_gen's "
+          f"code, loaded for it)")
     print(f"ESP32 estimate = VM ms x {ESP32_FACTOR[0]}..{ESP32_FACTOR[1]} (interpreted 256-bit "
           "bigint arithmetic, 16-bit mpz digits on Xtensa; toolchain.md)")
     print(f"coincurve on CPython (host backend): sign {cc['sign'] * 1000:.0f} us, "
