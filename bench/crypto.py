@@ -141,8 +141,8 @@ def main() -> None:
           f"{hs * scale:.2f} ms, prepared {hp * scale:.2f} ms (target <= 5 ms)")
     print(f"G tables: from ROM modules {float(tables[1]):.1f} ms at first use, {tables[2]} bytes of "
           f"heap on the Unix port ({flash} bytes of .mpy; no heap when frozen into flash); derived "
-          f"at first use {float(tables[3]):.1f} ms, {tables[4]} bytes of heap (the tables and gtable_gen's "
-          f"code, loaded for it)")
+          f"at first use {float(tables[3]):.1f} ms, {tables[4]} bytes of heap plus {tables[5]} for "
+          f"gtable_gen's code")
     print(f"ESP32 estimate = VM ms x {ESP32_FACTOR[0]}..{ESP32_FACTOR[1]} (interpreted 256-bit "
           "bigint arithmetic, 16-bit mpz digits on Xtensa; toolchain.md)")
     print(f"coincurve on CPython (host backend): sign {cc['sign'] * 1000:.0f} us, "
