@@ -23,6 +23,8 @@ from dta.firmware.version import firmware_version
 from dta.services.paths import FIRMWARE_DIR, REPO_DIR
 
 PACKAGES = ("dtacore", "dtanode")
+# Shared-package modules that only CPython imports (backend.py picks them by implementation).
+HOST_ONLY = frozenset({"dtacore/_host"})
 # mpy-cross -march per chip; pure bytecode runs on every port, the flag only records the target.
 MARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc"}
 DEFAULT_CACHE = REPO_DIR / ".cache"
@@ -56,7 +58,8 @@ def _sources(cache_dir: Path):
     """Yield (source path, path under lib/ without suffix)."""
     for pkg in PACKAGES:
         for src in sorted((FIRMWARE_DIR / pkg).glob("*.py")):
-            yield src, f"{pkg}/{src.stem}"
+            if f"{pkg}/{src.stem}" not in HOST_ONLY:
+                yield src, f"{pkg}/{src.stem}"
     umqtt = thirdparty.fetch(thirdparty.UMQTT_SIMPLE, cache_dir)
     yield umqtt, "umqtt/simple"
 
