@@ -66,7 +66,7 @@ def test_every_bit_flip_is_rejected():
 def test_high_s_twin_rejected():
     # (r, n - s) is a valid signature too, but not a low-S one: refused.
     from dtacore.secp256k1 import N
-    r, s = FRAME[-64:-32], int.from_bytes(FRAME[-32:], "big")
+    s = int.from_bytes(FRAME[-32:], "big")
     twin = FRAME[:-32] + (N - s).to_bytes(32, "big")
     with pytest.raises(VerifyError):
         wire.verify_hello(wire.decode_hello(twin), host_verify)
