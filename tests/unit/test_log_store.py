@@ -253,3 +253,12 @@ def test_two_writers_on_one_file(tmp_path, signer):
     b.close()
     with LogStore(path, origin=ORIGIN) as s:
         assert s.size == sum(k % 5 + 1 for k in range(20))
+
+
+def test_verify_integrity_reads_nodes_from_disk(tmp_path):
+    with LogStore(tmp_path / "log.sqlite3", origin=ORIGIN) as s:
+        s.append_many([b"x%d" % i for i in range(16)])
+        s.db.execute("DROP TRIGGER nodes_no_update")
+        s.db.execute("UPDATE nodes SET hash = ? WHERE level = 2 AND idx = 1", (bytes(32),))
+        with pytest.raises(StoreError, match="level 2"):
+            s.verify_integrity()

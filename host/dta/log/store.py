@@ -130,22 +130,27 @@ class LogStore:
             raise StoreError(f"{self.path}: tree does not match checkpoint {last.seq}")
 
     def verify_integrity(self) -> int:
-        """Full O(n) check: every leaf hash is the hash of its entry and every interior node the
-        hash of its children (opening the store only does the O(log n) checkpoint check).
-        Returns the number of entries checked; raises StoreError on the first mismatch."""
+        """Full O(n) check: every stored leaf hash is the hash of its entry, every stored
+        interior node the hash of its children, and the in-memory tree equals the stored one
+        (opening the store only does the O(log n) checkpoint check). Returns the number of
+        entries checked; raises StoreError on the first mismatch."""
         with self._lock:
+            stored = self._load_tree()
             fresh = MerkleTree()
             for idx, leaf, data in self.db.execute("SELECT idx, leaf, data FROM entries "
                                                    "ORDER BY idx"):
                 if merkle.hash_leaf(data) != leaf:
                     raise StoreError(f"{self.path}: entry {idx} does not match its leaf hash")
                 fresh.append_leaf_hash(leaf)
-            for level, (a, b) in enumerate(zip(fresh.levels, self.tree.levels)):
+            if len(stored.levels) > len(fresh.levels) and any(stored.levels[len(fresh.levels):]):
+                raise StoreError(f"{self.path}: stored nodes above the tree height")
+            n = self._committed
+            for level, (a, b) in enumerate(zip(fresh.levels, stored.levels)):
                 if a != b:
                     raise StoreError(f"{self.path}: stored nodes at level {level} are wrong")
-            extra = self.tree.levels[len(fresh.levels):]
-            if any(extra):
-                raise StoreError(f"{self.path}: stored nodes above the tree height")
+                cut = (n >> level) * (H if level == 0 else 1)
+                if b[:cut] != self.tree.levels[level][:cut]:
+                    raise StoreError(f"{self.path}: level {level} in memory differs from disk")
             return fresh.size
 
     # -- appending -----------------------------------------------------------------------------
