@@ -1,4 +1,4 @@
-"""`dta log ...` end to end through click, on a temporary data dir with the log-local key."""
+"""`dta log ...` end to end through click, on a temporary data dir with its own authority."""
 
 import json
 
@@ -12,19 +12,23 @@ from dta.cli import main
 PK = bytes.fromhex("02" + "11" * 32)
 
 
+PASSPHRASE = "log cli test passphrase"
+
+
 def run(tmp_path, *args, input=None):
     res = CliRunner().invoke(main, ["--data-dir", str(tmp_path), *args], input=input,
-                             catch_exceptions=False, env={"DTA_CONFIG": ""})
+                             catch_exceptions=False,
+                             env={"DTA_CONFIG": "", "DTA_PASSPHRASE": PASSPHRASE})
     return res
 
 
 def test_cli_flow(tmp_path):
+    assert run(tmp_path, "authority", "init", "--name", "log-cli").exit_code == 0
     hexes = [E.DeviceEvent(PK, i, 1, b"hello", bytes(64), 1764000000000 + i).encode().hex()
              for i in range(5)]
     res = run(tmp_path, "log", "append", *hexes)
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["indices"] == [0, 1, 2, 3, 4]
-    assert (tmp_path / "log-signing.key").stat().st_mode & 0o777 == 0o600
 
     res = run(tmp_path, "log", "checkpoint")
     cp = json.loads(res.output)
@@ -57,6 +61,14 @@ def test_cli_flow(tmp_path):
                                                                             "entries": 6}
 
 
+def test_cli_refuses_to_log_without_an_authority(tmp_path):
+    entry = E.DeviceEvent(PK, 1, 1, b"x", bytes(64), 1).encode().hex()
+    res = run(tmp_path, "log", "append", entry)
+    assert res.exit_code != 0 and "run `dta authority init`" in res.output
+    assert json.loads(run(tmp_path, "log", "show").output)["tree_size"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if "key" in p.name) == []
+
+
 def test_cli_rejects_bad_entries(tmp_path):
     res = run(tmp_path, "log", "append", "0107aa")
     assert res.exit_code != 0 and "unknown entry type" in res.output
@@ -75,7 +87,6 @@ def test_cli_signs_with_authority_identity_key(tmp_path):
     entry = E.DeviceEvent(PK, 1, 1, b"x", bytes(64), 1).encode().hex()
     assert run(tmp_path, "log", "append", entry, *pw).exit_code == 0
     cp = json.loads(run(tmp_path, "log", "checkpoint", *pw).output)
-    assert not (tmp_path / "log-signing.key").exists()
     note.verify_checkpoint(cp["note"], "dta.local/log", bytes.fromhex(facts["identity_pubkey"]),
                            verify_digest)
     (tmp_path / "r.json").write_text(run(tmp_path, "log", "prove", "0").output)
