@@ -12,7 +12,10 @@ DTA = str(Path(sys.executable).parent / "dta")
 
 def test_gateway_process_registers_an_emulated_device(broker, tmp_path):
     env = dict(os.environ, DTA_DATA_DIR=str(tmp_path / "gw"), DTA_MQTT_PORT=str(broker.port),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", DTA_PASSPHRASE="gateway test passphrase")
+    init = subprocess.run([DTA, "authority", "init", "--name", "gw-test"], env=env,
+                          capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
     gw = subprocess.Popen([DTA, "gateway", "run"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     try:
@@ -25,8 +28,12 @@ def test_gateway_process_registers_an_emulated_device(broker, tmp_path):
             assert out.returncode == 0, out.stdout + out.stderr
         events = [json.loads(line) for line in out.stdout.splitlines()]
         kid = next(e["key_id"] for e in events if e["event"] == "hello")
-        assert gw.stdout.readline().startswith(f"new device {kid} (unix, firmware")
-        assert gw.stdout.readline().strip() == f"device {kid} back online (boot #2)"
+        # Three lines, the checkpoint's place among them depending on the window's timing: the
+        # gateway closes the window's checkpoint by itself, signed by the authority.
+        lines = sorted(gw.stdout.readline().strip() for _ in range(3))
+        assert lines[0].startswith("checkpoint #0: 1 entries, root "), lines
+        assert lines[1] == f"device {kid} back online (boot #2)"
+        assert lines[2].startswith(f"new device {kid} (unix, firmware") and "entry #0" in lines[2]
     finally:
         gw.send_signal(signal.SIGINT)
         rest, _ = gw.communicate(timeout=30)
@@ -35,3 +42,14 @@ def test_gateway_process_registers_an_emulated_device(broker, tmp_path):
                             text=True)
     (device,) = json.loads(listed.stdout)["devices"]
     assert device["key_id"] == kid and device["boot"] == 2 and device["hellos"] == 2
+    shown = json.loads(subprocess.run([DTA, "log", "show", "0"], env=env, capture_output=True,
+                                      text=True).stdout)
+    assert shown["entry"]["type"] == "DeviceEnrolled"
+    assert shown["entry"]["device_key"] == device["pubkey"]
+
+
+def test_gateway_refuses_to_run_without_an_authority(broker, tmp_path):
+    env = dict(os.environ, DTA_DATA_DIR=str(tmp_path), DTA_MQTT_PORT=str(broker.port))
+    out = subprocess.run([DTA, "gateway", "run"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "dta authority init" in out.stderr

@@ -9,6 +9,7 @@ import threading
 import click
 
 from dta.clictx import emit_json, pass_ctx
+from dta.errors import DtaError
 from dta.gateway.registry import Registry
 
 
@@ -31,13 +32,25 @@ def cli() -> None:
 
 
 @cli.command("run")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Authority passphrase file (else $DTA_PASSPHRASE, else a prompt).")
 @pass_ctx
-def run(ctx) -> None:
-    """Subscribe to device hellos on the MQTT broker until Ctrl-C."""
+def run(ctx, passphrase_file: str | None) -> None:
+    """Verify and register devices from the MQTT broker until Ctrl-C.
+
+    Every new device's enrolment goes into the D-TA's transparency log before it is registered,
+    and the log's checkpoints close every [log] window_seconds, signed by the D-TA's identity key
+    (so an authority must exist in the data directory: `dta authority init`).
+    """
     from dta.gateway.service import Gateway
+    from dta.log.cli import open_log
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    gw = Gateway(ctx.cfg)
+    try:
+        log = open_log(ctx.cfg, passphrase_file)
+    except DtaError as exc:
+        raise click.ClickException(str(exc)) from None
+    gw = Gateway(ctx.cfg, log=log)
     gw.listeners.append(lambda e: click.echo(describe(e)))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,9 +58,14 @@ def run(ctx) -> None:
     gw.start()
     m = ctx.cfg.mqtt
     click.echo(f"gateway listening on mqtt://{m.host}:{m.port}/{m.topic_prefix}/hello/+ "
-               f"(registry {ctx.cfg.db_path})")
-    stop.wait()
+               f"(registry {ctx.cfg.db_path}, log {log.store.origin} at {log.store.size} entries)")
+    # The log has no timer of its own: close due checkpoints here, once per window.
+    while not stop.wait(ctx.cfg.log.window_seconds):
+        cp = log.maybe_checkpoint()
+        if cp:
+            click.echo(f"checkpoint #{cp.seq}: {cp.tree_size} entries, root {cp.root.hex()}")
     gw.stop()
+    log.store.close()
     click.echo("gateway stopped")
 
 
