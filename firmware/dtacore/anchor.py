@@ -17,6 +17,7 @@
 import struct
 
 from dtacore.errors import DecodeError, ProtocolError
+from dtacore.spv import varint as _varint
 
 MARKER = b"D-TA"
 VERSION = 1
@@ -99,18 +100,6 @@ def payload_of(script):
 # outpoints, the outputs and the first input's witness stack. Limits keep hostile input small.
 MAX_TX_SIZE = 100000
 MAX_IO = 1000
-
-
-def _varint(buf, pos):
-    if pos >= len(buf):
-        raise DecodeError("transaction truncated")
-    first = buf[pos]
-    if first < 0xFD:
-        return first, pos + 1
-    size = 2 if first == 0xFD else (4 if first == 0xFE else 8)
-    if pos + 1 + size > len(buf):
-        raise DecodeError("transaction truncated")
-    return int.from_bytes(bytes(buf[pos + 1:pos + 1 + size]), "little"), pos + 1 + size
 
 
 def _take(buf, pos, n):

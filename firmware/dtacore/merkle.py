@@ -29,23 +29,13 @@ _HEADER = ">BQQB"
 _HEADER_SIZE = 18
 
 
-class _ProofError(VerifyError):
-    # Sets expected/got itself: on MicroPython 1.29 a user exception class has no __init__
-    # attribute to call explicitly (VerifyError.__init__ calls ProtocolError.__init__), so this
-    # skips past VerifyError with the two-argument super(), which both VMs support.
-    def __init__(self, msg, expected=None, got=None):
-        super(VerifyError, self).__init__(msg)
-        self.expected = expected
-        self.got = got
-
-
-class ProofShapeError(_ProofError):
+class ProofShapeError(VerifyError):
     # The proof cannot belong to the claimed position: index >= size, size1 > size2, a path that
     # is too long or too short for the (index, size) or (size1, size2) it claims.
     pass
 
 
-class RootMismatchError(_ProofError):
+class RootMismatchError(VerifyError):
     # The proof is well formed but recomputes to a root other than the one claimed.
     pass
 

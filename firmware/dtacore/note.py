@@ -12,8 +12,7 @@ import binascii
 import hashlib
 
 from dtacore import merkle
-from dtacore.errors import DecodeError
-from dtacore.merkle import _ProofError
+from dtacore.errors import DecodeError, VerifyError
 
 SIG_TYPE = b"\xffdta-secp256k1-sha256"
 KEY_ID_SIZE = 4
@@ -30,7 +29,7 @@ MAX_SIGNATURES = 16
 MAX_SIZE_DIGITS = 19
 
 
-class SignatureError(_ProofError):
+class SignatureError(VerifyError):
     # The note parses but carries no valid signature by the expected key.
     pass
 

@@ -21,13 +21,8 @@ MAX_HEADERS = 5000
 
 
 class SpvError(VerifyError):
-    # A header, chain or merkle proof that does not check. MicroPython 1.29 user exception
-    # classes have no __init__ attribute to call (VerifyError.__init__ calls
-    # ProtocolError.__init__), so skip past VerifyError with the two-argument super().
-    def __init__(self, msg, expected=None, got=None):
-        super(VerifyError, self).__init__(msg)
-        self.expected = expected
-        self.got = got
+    # A header, chain or merkle proof that does not check.
+    pass
 
 
 def sha256d(data):
@@ -186,7 +181,8 @@ def root_from_branch(txid, branch, index):
     return h
 
 
-def _varint(buf, pos):
+def varint(buf, pos):
+    # Bitcoin CompactSize at buf[pos]: (value, next position). Shared with dtacore.anchor.
     if pos >= len(buf):
         raise DecodeError("truncated varint")
     first = buf[pos]
@@ -253,12 +249,12 @@ def parse_txout_proof(proof):
     total = struct.unpack("<I", bytes(proof[80:84]))[0]
     if total == 0 or total > MAX_BLOCK_TXS:
         raise DecodeError("txout proof: transaction count out of range")
-    n, pos = _varint(proof, 84)
+    n, pos = varint(proof, 84)
     if n > total or pos + 32 * n > len(proof):
         raise DecodeError("txout proof: bad hash count")
     hashes = [bytes(proof[pos + 32 * i:pos + 32 * i + 32]) for i in range(n)]
     pos += 32 * n
-    m, pos = _varint(proof, pos)
+    m, pos = varint(proof, pos)
     if pos + m != len(proof):
         raise DecodeError("txout proof: flag bytes do not end the proof")
     walk = _Walk(hashes, bytes(proof[pos:pos + m]), total)
