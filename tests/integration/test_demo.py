@@ -35,3 +35,26 @@ def test_demo_registers_three_devices_and_they_keep_their_keys(tmp_path):
     assert second.stdout.count("back online (boot #2)") == 3
     assert "authority: reopened D-TA 'demo-dta'" in second.stdout
     assert "holds 3 entries" in second.stdout and "logged as entry" not in second.stdout
+
+
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path):
+    import os
+    import re
+    import signal
+    import socket
+
+    proc = subprocess.Popen([DTA, "--data-dir", str(tmp_path), "demo", "--devices", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    seen = []
+    for line in proc.stdout:  # read until the demo says it is running
+        seen.append(line)
+        if "press Ctrl-C to stop" in line:
+            break
+    port = int(re.search(r"mqtt://127\.0\.0\.1:(\d+)", "".join(seen)).group(1))
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "stopping devices, gateway and broker" in rest and "Traceback" not in rest
+    with socket.socket() as s:  # the demo's broker is gone with it
+        assert s.connect_ex(("127.0.0.1", port)) != 0
