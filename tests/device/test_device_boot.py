@@ -196,3 +196,47 @@ def test_no_registration_without_its_log_entry(make_device, gateway, tmp_path):
     assert gateway.wait_events(1)
     assert [(e.kind, e.detail) for e in gateway.events.events] == [("failed", "OSError: disk full")]
     assert gateway.registry.devices() == []
+
+
+def test_hello_sent_while_the_gateway_is_down_is_delivered_on_restart(make_device, gateway):
+    from dta.gateway.service import EventLog, Gateway
+
+    gateway.gw.stop()  # persistent session: the broker queues QoS 1 hellos for it
+    kid = boot(make_device("q")).first("identity")["key_id"]
+    assert gateway.registry.devices() == []
+    again = Gateway(gateway.cfg, registry=gateway.registry)
+    events = EventLog()
+    again.listeners.append(events)
+    again.start()
+    try:
+        assert events.wait_for(lambda evs: len(evs) >= 1, 30)
+        assert [(e.kind, e.key_id) for e in events.events] == [("registered", kid)]
+    finally:
+        again.stop()
+
+
+def test_gateway_rides_out_a_broker_restart(unix_bundle, tmp_path):
+    from dta.config import Config, MqttConfig
+    from dta.gateway.service import EventLog, Gateway
+    from dta.services.mosquitto import Mosquitto
+
+    first = Mosquitto(tmp_path / "broker", persistence=True).start()
+    cfg = Config(data_dir=tmp_path / "gw",
+                 mqtt=MqttConfig(port=first.port, client_id="dta-gateway-restart"))
+    gw, events = Gateway(cfg), EventLog()
+    gw.listeners.append(events)
+    gw.start()
+    first.stop()
+    second = Mosquitto(tmp_path / "broker", port=first.port, persistence=True).start()
+    try:
+        dev = EmulatedDevice(tmp_path / "dev")
+        dev.flash(unix_bundle)
+        dev.configure(mqtt_port=second.port, once=True)
+        kid = boot(dev).first("identity")["key_id"]
+        # paho reconnects by itself (back-off from 1 s); the persistent session and QoS 1 keep
+        # the hello for the gateway until it is back.
+        assert events.wait_for(lambda evs: len(evs) >= 1, 60)
+        assert [(e.kind, e.key_id) for e in events.events] == [("registered", kid)]
+    finally:
+        gw.stop()
+        second.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,10 @@ class Mosquitto:
                  "log_dest stdout", "log_type error", "log_type warning", "log_type notice", "log_type information",
                  f"persistence {'true' if self.persistence else 'false'}",
                  f"persistence_location {self.workdir}/"]
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to the `mosquitto` user, which cannot write the
+            # persistence file into our private work directory: stay the user that started it.
+            lines.append("user root")
         return "\n".join(lines) + "\n"
 
     def start(self) -> "Mosquitto":
