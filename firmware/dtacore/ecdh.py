@@ -82,7 +82,8 @@ def mul_jacobian(k, x, y):
         terms.append((regular(a + cs[-1], ECDH_WIDTH, ECDH_WINDOWS), t, half < 0, 0, 0))
     pt = ecmult.multi(terms, ec.blind())
     for j in range(2):
-        qx, qy = ecmult.entry(terms[j][1], 0)
+        qx = terms[j][1][0]
+        qy = terms[j][1][1]
         if not terms[j][2]:
             qy = ec.P - qy
         for i in range(2):

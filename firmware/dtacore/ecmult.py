@@ -7,8 +7,8 @@
 # (X/Z^2, Y/Z^3); affine table points, so every addition is a mixed one (7M + 4S); tables of a
 # variable point built without inversion (odd_multiples); one inversion per result; the GLV
 # endomorphism to halve the doublings; digit recodings on small ints only.
-# Tables are compact: tuples of bytes chunks of 8 entries, 64 bytes (x || y) each, read in
-# place. Digit strings (ecverify.wnaf, ecdh.regular, gtable.comb_digits) are array('b'):
+# G's tables are compact: tuples of bytes chunks of 8 entries, 64 bytes (x || y) each, read in
+# place; a variable point's table is a flat list of ints (built per call, small heap blocks). Digit strings (ecverify.wnaf, ecdh.regular, gtable.comb_digits) are array('b'):
 # small, preallocated, no list growth.
 
 from dtacore.secp256k1 import BETA, N, P
@@ -55,27 +55,32 @@ def madd(X, Y, Z, x, y):
     return x3, (r * (v - x3) - Y * hhh) % p, Z * h % p
 
 
-def odd_multiples(x, y, count):
-    # Q, 3Q, ..., (2*count-1)Q for affine Q of prime order, as affine points of an isomorphic
-    # curve, with no inversion (libsecp256k1's method): D = 2Q is affine on the curve reached
-    # by (x, y) -> (x*DZ^2, y*DZ^3); mixed additions of D there give Jacobian points whose Z
-    # differ by the factors h; a backward pass scales all to the last Z. Entry i is
-    # ((2i+1)Q).x * zc^2, ((2i+1)Q).y * zc^3, i.e. Jacobian with Z = zc. The a = 0 formulas
-    # never use b, so sums of these entries are computed unchanged; a Jacobian result
-    # (X, Y, Z) there is (X, Y, Z*zc) here. Returns (table, lambda_table, zc), the tables
-    # compact like G's (chunks of 8 x||y entries; the second with beta*x, for lambda*Q).
+def odd_multiples(x, y, count, affine=False):
+    # Q, 3Q, ..., (2*count-1)Q for affine Q of prime order, with no inversion (libsecp256k1's
+    # method): D = 2Q is affine on the curve reached by (x, y) -> (x*DZ^2, y*DZ^3); mixed
+    # additions of D there give Jacobian points whose Z differ by the factors h; a backward
+    # pass scales all to the last Z. Entry i is then ((2i+1)Q).x * zc^2, ((2i+1)Q).y * zc^3,
+    # i.e. Jacobian with Z = zc: affine on an isomorphic curve. The a = 0 formulas never use
+    # b, so sums of these entries are computed unchanged; a Jacobian result (X, Y, Z) there
+    # is (X, Y, Z*zc) here. With affine, the pass also divides by zc (one inversion): entries
+    # affine on the curve itself, zc = 1 (verification: G's entries need no mapping then).
+    # Returns (table, lambda_table, zc): flat lists [x0, y0, x1, y1, ...] of ints, the lambda
+    # one (for lambda*Q) with beta*x, sharing the y objects. Ints, not bytes: no conversions
+    # when read, and only small heap blocks (a 32 KiB heap rarely has a free 512-byte run late
+    # in a handshake); -(-v) stores v in a right-sized copy (a remainder keeps the dividend's
+    # 17 digits: 99 bytes instead of 67).
     p = P
     dx, dy, dz = dbl(x, y, 1)
     zz = dz * dz % p
     X = x * zz % p
     Y = y * zz % p * dz % p
     Z = 1
-    n = (count + 7) >> 3
-    tab = [bytearray(64 * min(8, count - 8 * c)) for c in range(n)]
-    ltab = [bytearray(64 * min(8, count - 8 * c)) for c in range(n)]
-    hs = [1] * count
-    _put(tab, 0, X, Y)
-    for i in range(1, count):
+    n = 2 * count
+    tab = [0] * n
+    ltab = [0] * n  # holds the factors h until the backward pass
+    tab[0] = -(-X)
+    tab[1] = -(-Y)
+    for i in range(2, n, 2):
         zz = Z * Z % p
         h = dx * zz % p - X
         r = dy * zz % p * Z % p - Y
@@ -85,42 +90,35 @@ def odd_multiples(x, y, count):
         X = (r * r - hhh - v - v) % p
         Y = (r * (v - X) - Y * hhh) % p
         Z = Z * h % p
-        _put(tab, i, X, Y)
-        hs[i] = h
+        tab[i] = -(-X)
+        tab[i + 1] = -(-Y)
+        ltab[i] = -(-h)
+    zc = Z * dz % p
     ratio = 1
-    for i in range(count - 1, -1, -1):
-        c = tab[i >> 3]
-        o = (i & 7) << 6
-        X = int.from_bytes(c[o:o + 32], "big")
-        Y = int.from_bytes(c[o + 32:o + 64], "big")
-        if i < count - 1:
-            ratio = ratio * hs[i + 1] % p
+    if affine:
+        from dtacore.secp256k1 import inv
+        ratio = inv(zc, p)
+        zc = 1
+    for i in range(n - 2, -1, -2):
+        if i < n - 2:
+            ratio = ratio * ltab[i + 2] % p
+            ltab[i + 2] = -(-(tab[i + 2] * BETA % p))  # entry i/2 + 1 is final
+        if ratio != 1:
             rr = ratio * ratio % p
-            X = X * rr % p
-            Y = Y * rr % p * ratio % p
-            _put(tab, i, X, Y)
-        _put(ltab, i, X * BETA % p, Y)
-    return tuple(tab), tuple(ltab), Z * dz % p
-
-
-def _put(chunks, i, x, y):
-    c = chunks[i >> 3]
-    o = (i & 7) << 6
-    c[o:o + 32] = x.to_bytes(32, "big")
-    c[o + 32:o + 64] = y.to_bytes(32, "big")
-
-
-def entry(chunks, i):
-    c = chunks[i >> 3]
-    o = (i & 7) << 6
-    return int.from_bytes(c[o:o + 32], "big"), int.from_bytes(c[o + 32:o + 64], "big")
+            tab[i] = -(-(tab[i] * rr % p))
+            tab[i + 1] = -(-(tab[i + 1] * rr % p * ratio % p))
+    ltab[0] = -(-(tab[0] * BETA % p))
+    for i in range(1, n, 2):
+        ltab[i] = tab[i]
+    return tab, ltab, zc
 
 
 def multi(terms, blind=1):
     # Sum of digits_i * Q_i by interleaved recodings with one shared doubling chain (Shamir's
     # trick). terms: (digits, table, neg, xm, ym), digit strings all of one length; digit d
-    # adds (+/-) table entry |d| >> 1, negated again when neg. Tables are tuples of chunks of
-    # 8 64-byte x||y entries (compact, read in place). xm, ym (or 0) multiply the entry's x and
+    # adds (+/-) table entry |d| >> 1, negated again when neg. Tables: G's are tuples of chunks
+    # of 8 64-byte x||y entries (compact, read in place); a variable point's is a flat list of
+    # ints (odd_multiples). xm, ym (or 0) multiply the entry's x and
     # y: beta for lambda*Q, zc^2 and zc^3 to move a point onto the curve of a table from
     # odd_multiples. blind: Z of the first point (projective randomisation).
     # Returns Jacobian or None.
@@ -143,10 +141,15 @@ def multi(terms, blind=1):
             if d < 0:
                 d = -d
                 neg = not neg
-            c = t[1][d >> 4]
-            j = ((d >> 1) & 7) << 6
-            x = int.from_bytes(c[j:j + 32], "big")
-            y = int.from_bytes(c[j + 32:j + 64], "big")
+            tb = t[1]
+            if type(tb) is list:  # flat ints from odd_multiples: entry d >> 1 at d - 1, d
+                x = tb[d - 1]
+                y = tb[d]
+            else:
+                c = tb[d >> 4]
+                j = ((d >> 1) & 7) << 6
+                x = int.from_bytes(c[j:j + 32], "big")
+                y = int.from_bytes(c[j + 32:j + 64], "big")
             if neg:
                 y = p - y
             if t[3]:

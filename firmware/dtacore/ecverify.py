@@ -47,21 +47,15 @@ def wnaf(k, w):
 
 def mul2_g(u1, u2, q):
     # u1*G + u2*q (public scalars, verification): GLV halves of both, interleaved wNAF, one
-    # doubling chain of ~128 steps, run on the curve of q's table (G entries mapped there).
-    # Jacobian result or None.
+    # doubling chain of ~128 steps; q's table made affine (one inversion) so that G's entries
+    # are used as they are. Jacobian result or None.
     from dtacore import ecmult, gtable
     p1, p2 = ecmult.split(u1 % N)
     q1, q2 = ecmult.split(u2 % N)
     blob = gtable.wnaf_blob()
-    tab, ltab, zc = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2))
-    z2 = zc * zc % ec.P
-    z3 = z2 * zc % ec.P
+    tab, ltab, _ = ecmult.odd_multiples(q[0], q[1], 1 << (VERIFY_WIDTH - 2), True)
     terms = []
-    for h, t, xm, ym, w in ((p1, blob, z2, z3, gtable.WNAF_WIDTH),
-                            (p2, blob, z2 * ec.BETA % ec.P, z3, gtable.WNAF_WIDTH),
-                            (q1, tab, 0, 0, VERIFY_WIDTH), (q2, ltab, 0, 0, VERIFY_WIDTH)):
-        terms.append((wnaf(-h if h < 0 else h, w), t, h < 0, xm, ym))
-    pt = ecmult.multi(terms)
-    if pt is None:
-        return None
-    return pt[0], pt[1], pt[2] * zc % ec.P
+    for h, t, xm, w in ((q1, tab, 0, VERIFY_WIDTH), (q2, ltab, 0, VERIFY_WIDTH),
+                        (p1, blob, 0, gtable.WNAF_WIDTH), (p2, blob, ec.BETA, gtable.WNAF_WIDTH)):
+        terms.append((wnaf(-h if h < 0 else h, w), t, h < 0, xm, 0))
+    return ecmult.multi(terms)

@@ -83,8 +83,7 @@ def derive_wnaf():
     tab, _, zc = ecmult.odd_multiples(ec.GX, ec.GY, gtable.WNAF_POINTS)
     pts = []
     for i in range(gtable.WNAF_POINTS):
-        x, y = ecmult.entry(tab, i)
-        pts.append((x, y, zc))
+        pts.append((tab[2 * i], tab[2 * i + 1], zc))
     xs, ys = batch_affine(pts)
     return _chunks(xs, ys)
 

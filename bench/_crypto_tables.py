@@ -1,0 +1,33 @@
+# First use of the G tables in a fresh VM (run by bench/_crypto_op.py "tables"): from the ROM
+# modules, then derived (time ms, heap bytes), then the heap of gtable_gen's own code (the
+# deriving needs it loaded).
+import gc
+import time
+
+from dtacore import ecmult, gtable, secp256k1  # noqa: F401 (loaded by any operation)
+
+
+def tables():
+    gc.collect()
+    a = gc.mem_alloc()
+    t = time.ticks_us()
+    gtable.comb_blob()
+    gtable.wnaf_blob()
+    out = [time.ticks_diff(time.ticks_us(), t) / 1000]
+    gc.collect()
+    out.append(gc.mem_alloc() - a)
+    a = gc.mem_alloc()
+    from dtacore import gtable_gen
+    gc.collect()
+    code = gc.mem_alloc() - a
+    a = gc.mem_alloc()
+    t = time.ticks_us()
+    gtable_gen.use_derived()
+    out.append(time.ticks_diff(time.ticks_us(), t) / 1000)
+    gc.collect()
+    out.append(gc.mem_alloc() - a)
+    out.append(code)
+    print("tables", *out)
+
+
+tables()
