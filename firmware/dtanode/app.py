@@ -1,10 +1,11 @@
-# Boot sequence: board and config, entropy health, identity, boot counter, signed hello over MQTT.
+# Boot sequence: board and config, entropy health, identity, boot counter, signed hello over
+# MQTT or a serial line.
 
 import gc
 import sys
 
 from dtacore import ecdsa, wire
-from dtanode import config, entropy, identity, net
+from dtanode import config, entropy, identity, links, net
 from dtanode.report import say
 from dtanode.version import FIRMWARE_VERSION
 
@@ -19,23 +20,6 @@ def make_hello(secret, pubkey, boot, board, source):
     # RFC 6979 nonce with 32 fresh, health-tested bytes mixed in as extra data.
     sig = ecdsa.sign(secret, wire.hello_digest(unsigned), source.raw(32))
     return unsigned + sig
-
-
-def send_hello(cfg, kid, frame):
-    from umqtt.simple import MQTTClient
-    client = MQTTClient("dta-" + wire._hex(kid), cfg["mqtt_host"], cfg["mqtt_port"],
-                        keepalive=cfg["keepalive"])
-    client.connect()
-    client.publish(wire.hello_topic(cfg["topic_prefix"], kid).encode(), frame, qos=1)
-    return client
-
-
-def stay_online(client, keepalive):
-    import time
-    while True:
-        time.sleep(keepalive // 2 or 1)
-        client.ping()
-        client.check_msg()
 
 
 def run(board_path="board.json", config_path="config.json"):
@@ -67,8 +51,9 @@ def run(board_path="board.json", config_path="config.json"):
     say("identity", key_id=wire._hex(kid), created=created, boot=boot)
     frame = make_hello(secret, pubkey, boot, board["name"], source)
     try:
-        say("network", link=repr(net.up(board, cfg)))
-        client = send_hello(cfg, kid, frame)
+        link = links.open_link(board, cfg, kid)
+        say("network", link=repr(link.describe))
+        link.send(frame)
     except (OSError, net.NetError) as e:
         say("offline", reason=repr(str(e)))
         return EXIT_NETWORK
@@ -76,9 +61,9 @@ def run(board_path="board.json", config_path="config.json"):
     gc.collect()
     say("memory", free=gc.mem_free(), used=gc.mem_alloc())
     if cfg["once"]:
-        client.disconnect()
+        link.close()
         return 0
-    stay_online(client, cfg["keepalive"])
+    link.idle()
     return 0
 
 

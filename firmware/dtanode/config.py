@@ -4,10 +4,11 @@
 import json
 
 CONFIG_KEYS = ("mqtt_host", "mqtt_port", "topic_prefix", "keepalive", "once", "entropy_path",
-               "storage", "wifi_ssid", "wifi_password")
+               "storage", "wifi_ssid", "wifi_password", "transport", "serial_path")
+TRANSPORTS = ("mqtt", "serial")
 DEFAULTS = {"mqtt_host": "127.0.0.1", "mqtt_port": 1883, "topic_prefix": "dta/v1",
             "keepalive": 30, "once": False, "entropy_path": None, "storage": ".",
-            "wifi_ssid": None, "wifi_password": None}
+            "wifi_ssid": None, "wifi_password": None, "transport": "mqtt", "serial_path": None}
 
 
 class ConfigError(Exception):
@@ -42,4 +43,6 @@ def load_config(path="config.json"):
         cfg[k] = v
     if not isinstance(cfg["mqtt_port"], int) or not 0 < cfg["mqtt_port"] < 65536:
         raise ConfigError("mqtt_port must be an integer port")
+    if cfg["transport"] not in TRANSPORTS:
+        raise ConfigError("transport must be one of %s" % ", ".join(TRANSPORTS))
     return cfg

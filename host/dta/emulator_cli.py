@@ -17,8 +17,11 @@ from dta.clictx import pass_ctx
 @click.option("--once", is_flag=True, help="Send one hello, then exit with the device's code.")
 @click.option("--heapsize", default="64k", show_default=True, help="MicroPython heap size.")
 @click.option("--entropy-path", default=None, help="Entropy source file (emulated board only).")
+@click.option("--serial", "serial_path", default=None, metavar="PATH",
+              help="Talk to the gateway over this serial device (a PTY) instead of MQTT.")
 @pass_ctx
-def emulate(ctx, directory: str, once: bool, heapsize: str, entropy_path: str | None) -> None:
+def emulate(ctx, directory: str, once: bool, heapsize: str, entropy_path: str | None,
+            serial_path: str | None) -> None:
     """Boot an emulated device: the unix bundle flashed into DIRECTORY, on the MicroPython VM.
 
     The device's own files (config.json, key.bin, state.bin) survive re-flashing, so the same
@@ -35,6 +38,8 @@ def emulate(ctx, directory: str, once: bool, heapsize: str, entropy_path: str | 
                 "once": once}
     if entropy_path:
         settings["entropy_path"] = entropy_path
+    if serial_path:
+        settings.update(transport="serial", serial_path=serial_path)
     dev.configure(**settings)
     if once:
         run = dev.run()

@@ -53,3 +53,40 @@ def test_gateway_refuses_to_run_without_an_authority(broker, tmp_path):
     out = subprocess.run([DTA, "gateway", "run"], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode != 0 and "dta authority init" in out.stderr
+
+
+def test_gateway_process_reads_a_device_on_a_serial_cable(tmp_path):
+    from dta.services.serial_pty import PtyPair
+
+    env = dict(os.environ, DTA_DATA_DIR=str(tmp_path / "gw"), PYTHONUNBUFFERED="1",
+               DTA_PASSPHRASE="serial gateway test")
+    assert subprocess.run([DTA, "authority", "init", "--name", "serial"], env=env,
+                          capture_output=True).returncode == 0
+    with PtyPair(tmp_path / "pty") as cable:
+        gw = subprocess.Popen([DTA, "gateway", "run", "--no-mqtt", "--serial",
+                               str(cable.gateway_end)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        try:
+            ready = gw.stdout.readline()
+            assert f"gateway listening on serial {cable.gateway_end} at 115200 baud" in ready
+            out = subprocess.run([DTA, "devices", "emulate", str(tmp_path / "dev" / "s1"),
+                                  "--once", "--serial", str(cable.device_end)],
+                                 env=dict(env, DTA_DATA_DIR=str(tmp_path / "dev")),
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stdout + out.stderr
+            kid = next(json.loads(line)["key_id"] for line in out.stdout.splitlines()
+                       if json.loads(line)["event"] == "hello")
+            line = gw.stdout.readline()
+            while line.startswith("checkpoint #"):
+                line = gw.stdout.readline()
+            assert line.startswith(f"new device {kid} (unix, firmware"), line
+        finally:
+            gw.send_signal(signal.SIGINT)
+            gw.communicate(timeout=30)
+    assert gw.returncode == 0
+
+
+def test_no_mqtt_without_serial_is_a_usage_error(tmp_path):
+    out = subprocess.run([DTA, "--data-dir", str(tmp_path), "gateway", "run", "--no-mqtt"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "needs at least one --serial" in out.stderr

@@ -34,17 +34,26 @@ def cli() -> None:
 @cli.command("run")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Authority passphrase file (else $DTA_PASSPHRASE, else a prompt).")
+@click.option("--serial", "serial_ports", multiple=True, metavar="PORT",
+              help="Also read devices on this serial port (repeatable; pyserial URLs work).")
+@click.option("--baud", default=115200, show_default=True, help="Serial baud rate.")
+@click.option("--mqtt/--no-mqtt", default=True, show_default=True,
+              help="Subscribe to device hellos on the MQTT broker.")
 @pass_ctx
-def run(ctx, passphrase_file: str | None) -> None:
+def run(ctx, passphrase_file: str | None, serial_ports: tuple[str, ...], baud: int,
+        mqtt: bool) -> None:
     """Verify and register devices from the MQTT broker until Ctrl-C.
 
     Every new device's enrolment goes into the D-TA's transparency log before it is registered,
     and the log's checkpoints close every [log] window_seconds, signed by the D-TA's identity key
     (so an authority must exist in the data directory: `dta authority init`).
     """
+    from dta.gateway.serial_link import SerialLink
     from dta.gateway.service import Gateway
     from dta.log.cli import open_log
 
+    if not mqtt and not serial_ports:
+        raise click.UsageError("nothing to listen on: --no-mqtt needs at least one --serial")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         log = open_log(ctx.cfg, passphrase_file)
@@ -55,15 +64,26 @@ def run(ctx, passphrase_file: str | None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    gw.start()
+    links = []
+    try:
+        if mqtt:
+            gw.start()
+        links = [SerialLink(gw, port, baud).start() for port in serial_ports]
+    except DtaError as exc:
+        gw.stop()
+        raise click.ClickException(str(exc)) from None
     m = ctx.cfg.mqtt
-    click.echo(f"gateway listening on mqtt://{m.host}:{m.port}/{m.topic_prefix}/hello/+ "
+    where = ([f"mqtt://{m.host}:{m.port}/{m.topic_prefix}/hello/+"] if mqtt else []) + [
+        f"serial {p} at {baud} baud" for p in serial_ports]
+    click.echo(f"gateway listening on {', '.join(where)} "
                f"(registry {ctx.cfg.db_path}, log {log.store.origin} at {log.store.size} entries)")
     # The log has no timer of its own: close due checkpoints here, once per window.
     while not stop.wait(ctx.cfg.log.window_seconds):
         cp = log.maybe_checkpoint()
         if cp:
             click.echo(f"checkpoint #{cp.seq}: {cp.tree_size} entries, root {cp.root.hex()}")
+    for link in links:
+        link.stop()
     gw.stop()
     log.store.close()
     click.echo("gateway stopped")

@@ -52,19 +52,25 @@ class Gateway:
     # --- frame handling (transport-independent) -------------------------------------------
 
     def handle_hello(self, topic: str, payload: bytes) -> Event:
-        prefix = self.cfg.mqtt.topic_prefix
-        topic_kid = topic[len(prefix) + len("/hello/"):] if topic.startswith(prefix + "/hello/") else ""
+        """A hello from MQTT: the topic's last level must name the frame's key id."""
+        prefix = self.cfg.mqtt.topic_prefix + "/hello/"
+        return self.handle_frame(payload, topic[len(prefix):] if topic.startswith(prefix) else "")
+
+    def handle_frame(self, payload: bytes, claimed_kid: str | None = None) -> Event:
+        """Verify and register one hello frame. `claimed_kid` is what the transport says the
+        sender is (the MQTT topic); None where the transport names no sender (serial)."""
+        shown = claimed_kid or ""
         if len(payload) > min(self.cfg.gateway.max_frame, wire.MAX_FRAME):
-            return self._reject(topic_kid, "oversized", f"{len(payload)} bytes")
+            return self._reject(shown, "oversized", f"{len(payload)} bytes")
         try:
             hello = wire.verify_hello(wire.decode_hello(payload), backend.verify)
         except DecodeError as exc:
-            return self._reject(topic_kid, "malformed", str(exc))
+            return self._reject(shown, "malformed", str(exc))
         except VerifyError as exc:
-            return self._reject(topic_kid, "bad-signature", str(exc))
+            return self._reject(shown, "bad-signature", str(exc))
         kid = hello.key_id.hex()
-        if topic_kid != kid:
-            return self._reject(topic_kid, "topic-mismatch", f"topic names {topic_kid!r}, frame {kid}")
+        if claimed_kid is not None and claimed_kid != kid:
+            return self._reject(shown, "topic-mismatch", f"topic names {shown!r}, frame {kid}")
         before = self.registry.get(kid)
         logged: list[int] = []
         enrol = None
@@ -79,6 +85,20 @@ class Gateway:
         kind = "hello" if before else "registered"
         return self._emit(Event(kind, kid, board=dev.board, firmware=dev.firmware, boot=dev.boot,
                                 log_index=logged[0] if logged else None))
+
+    def receive(self, handle: Callable[[], Event], source: str) -> Event:
+        """Run one transport callback's handling; an internal error (the log or the registry
+        failing) becomes a `failed` event and never stops the transport's reader."""
+        try:
+            return handle()
+        except Exception as exc:
+            log.exception("internal error handling a frame from %s", source)
+            return self._emit(Event("failed", None, reason="internal",
+                                    detail=f"{type(exc).__name__}: {exc}"))
+
+    def count_link_error(self, reason: str, detail: str) -> Event:
+        """A transport-level refusal (serial: bad length or CRC): counted like any other."""
+        return self._reject("", reason, detail)
 
     def _reject(self, kid: str, reason: str, detail: str) -> Event:
         self.registry.count_rejection(reason)
@@ -117,11 +137,7 @@ class Gateway:
         client.subscribe(f"{self.cfg.mqtt.topic_prefix}/hello/+", qos=1)
 
     def _on_message(self, client, userdata, msg) -> None:
-        try:
-            self.handle_hello(msg.topic, bytes(msg.payload))
-        except Exception as exc:  # one failure must not stop the gateway's network loop
-            log.exception("internal error handling a frame on %s", msg.topic)
-            self._emit(Event("failed", None, reason="internal", detail=f"{type(exc).__name__}: {exc}"))
+        self.receive(lambda: self.handle_hello(msg.topic, bytes(msg.payload)), msg.topic)
 
     def stop(self) -> None:
         if self._client:
