@@ -13,7 +13,7 @@ from array import array
 
 TEETH = 6
 SPACING = 22  # TEETH * SPACING >= ecmult.HALF_BITS
-WNAF_WIDTH = 6
+WNAF_WIDTH = 7
 WNAF_POINTS = 1 << (WNAF_WIDTH - 2)
 CHUNK = 8  # points per bytes object
 
