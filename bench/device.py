@@ -81,9 +81,6 @@ def main() -> None:
     print(f"ratio ours/peer: CPU {med(ours, 1) / med(peer, 1):.2f}x, "
           f"heap {max(used) / max(peer_used):.2f}x (wall {med(ours, 0) / med(peer, 0):.2f}x)")
     work = med(ours, 1) - med(idle, 1)
-    peer_work = med(peer, 1) - med(idle, 1)
-    print(f"work beyond VM start-up: ours {work:.1f} ms, peer {peer_work:.1f} ms, "
-          f"ratio {work / peer_work:.1f}x")
     print(f"ESP32 @240 MHz estimate of the device's work per boot: "
           f"{work * 0.1:.1f}-{work * 0.4:.1f} s (x 100..400; Wi-Fi join and network waits not "
           "included)")
