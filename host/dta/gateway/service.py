@@ -1,8 +1,10 @@
-"""The gateway service: subscribes to device hellos over MQTT, verifies, registers.
+"""The gateway service: verifies device hellos and registers the devices.
 
-Every frame ends in exactly one event: `registered` (first hello of a key), `hello` (a known
-device, higher boot counter) or `rejected` (with a reason code and a detail). Rejected frames
-change nothing but the per-reason counter.
+Frames arrive over MQTT (here, paho) or a serial line (dta.gateway.serial_link); both end in
+`handle_frame`. Every frame ends in exactly one event: `registered` (first hello of a key, logged
+first), `hello` (a known device, higher boot counter), `rejected` (a reason code and a detail;
+nothing changes but the per-reason counter) or `failed` (the gateway itself could not finish, e.g.
+the log could not be written; nothing is stored).
 """
 
 from __future__ import annotations
