@@ -1,15 +1,19 @@
 # secp256k1 scalar multiplication engine: the hot loops, tuned for MicroPython bigints.
 #
-# Cost model (MicroPython Unix port, measured): every bigint operation allocates; a field
-# multiplication (product plus `% P` of 512 bits) costs ~1.5-2 us, a 256-bit add ~0.15 us, a
-# modular inverse by extended Euclid ~60-110 us. The `%` dominates and costs in proportion to
-# the quotient's length, so reductions are what to count. Hence: Jacobian running sums
-# (X/Z^2, Y/Z^3); affine table points, so every addition is a mixed one (7M + 4S); tables of a
+# Cost model (MicroPython Unix port, measured): every bigint operation allocates; a 256x256
+# product costs ~0.5-0.8 us and `% P` of it ~1.1-1.6 us (Knuth division, linear in the
+# quotient's length: ~0.5 us for a 264-bit value), a 256-bit add or shift ~0.15-0.3 us, a
+# modular inverse by extended Euclid ~15-100 us. Reductions are what to count. Folding instead
+# of dividing (2^256 == 2^32 + 977 mod P: t -> (t & M) + (t >> 256) * C, twice) wins ~20% on
+# one isolated product but nothing in the doubling loop (eight extra allocations per
+# reduction, wider operands): measured and not used. Hence: Jacobian running sums (X/Z^2,
+# Y/Z^3); affine table points, so every addition is a mixed one (7M + 4S); tables of a
 # variable point built without inversion (odd_multiples); one inversion per result; the GLV
 # endomorphism to halve the doublings; digit recodings on small ints only.
 # G's tables are compact: tuples of bytes chunks of 8 entries, 64 bytes (x || y) each, read in
-# place; a variable point's table is a flat list of ints (built per call, small heap blocks). Digit strings (ecverify.wnaf, ecdh.regular, gtable.comb_digits) are array('b'):
-# small, preallocated, no list growth.
+# place; a variable point's table is a flat list of ints (built per call, small heap blocks).
+# Digit strings (ecverify.wnaf, ecdh.regular, gtable.comb_digits) are array('b'): small,
+# preallocated, no list growth.
 
 from dtacore.secp256k1 import BETA, N, P
 
