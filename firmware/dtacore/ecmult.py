@@ -71,8 +71,8 @@ def odd_multiples(x, y, count, affine=False):
     # Returns (table, lambda_table, zc): flat lists [x0, y0, x1, y1, ...] of ints, the lambda
     # one (for lambda*Q) with beta*x, sharing the y objects. Ints, not bytes: no conversions
     # when read, and only small heap blocks (a 32 KiB heap rarely has a free 512-byte run late
-    # in a handshake); -(-v) stores v in a right-sized copy (a remainder keeps the dividend's
-    # 17 digits: 99 bytes instead of 67).
+    # in a handshake); p - (p - v) stores v as a right-sized copy (a remainder keeps the
+    # dividend's 17 digits: 99 bytes of heap instead of 67 on the Unix port).
     p = P
     dx, dy, dz = dbl(x, y, 1)
     zz = dz * dz % p
@@ -82,8 +82,8 @@ def odd_multiples(x, y, count, affine=False):
     n = 2 * count
     tab = [0] * n
     ltab = [0] * n  # holds the factors h until the backward pass
-    tab[0] = -(-X)
-    tab[1] = -(-Y)
+    tab[0] = p - (p - X)
+    tab[1] = p - (p - Y)
     for i in range(2, n, 2):
         zz = Z * Z % p
         h = dx * zz % p - X
@@ -94,9 +94,9 @@ def odd_multiples(x, y, count, affine=False):
         X = (r * r - hhh - v - v) % p
         Y = (r * (v - X) - Y * hhh) % p
         Z = Z * h % p
-        tab[i] = -(-X)
-        tab[i + 1] = -(-Y)
-        ltab[i] = -(-h)
+        tab[i] = p - (p - X)
+        tab[i + 1] = p - (p - Y)
+        ltab[i] = p - (p - h)
     zc = Z * dz % p
     ratio = 1
     if affine:
@@ -106,12 +106,12 @@ def odd_multiples(x, y, count, affine=False):
     for i in range(n - 2, -1, -2):
         if i < n - 2:
             ratio = ratio * ltab[i + 2] % p
-            ltab[i + 2] = -(-(tab[i + 2] * BETA % p))  # entry i/2 + 1 is final
+            ltab[i + 2] = p - (p - tab[i + 2] * BETA % p)  # entry i/2 + 1 is final
         if ratio != 1:
             rr = ratio * ratio % p
-            tab[i] = -(-(tab[i] * rr % p))
-            tab[i + 1] = -(-(tab[i + 1] * rr % p * ratio % p))
-    ltab[0] = -(-(tab[0] * BETA % p))
+            tab[i] = p - (p - tab[i] * rr % p)
+            tab[i + 1] = p - (p - tab[i + 1] * rr % p * ratio % p)
+    ltab[0] = p - (p - tab[0] * BETA % p)
     for i in range(1, n, 2):
         ltab[i] = tab[i]
     return tab, ltab, zc
