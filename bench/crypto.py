@@ -5,7 +5,8 @@ Prints ms/op for keygen, sign, verify, ECDH and a handshake composite (ephemeral
 hmac shim in bench/_embit_shims) and (b) a plain double-and-add reference on the same field
 formulas, each in its own VM process per round; the smallest heap each operation runs in (peak
 heap, probed in 2 KiB steps with dtacore compiled to .mpy as the firmware bundle ships it); the
-first-use cost of the G tables from ROM vs derived; and an ESP32 @240 MHz estimate.
+first-use cost of the G tables from ROM vs derived; how much of the handshake's heap its loaded
+modules and tables hold (in flash on a device); and an ESP32 @240 MHz estimate.
 
     python -m bench crypto            (from the repository root, with the venv's python)
 """
@@ -110,6 +111,8 @@ def main() -> None:
                  for op in best["dtacore"]}
         res = _vm("_crypto_op", "tables", heapsize="128k", path=(lib,))
         tables = res.stdout.decode().split()
+        res = _vm("_crypto_op", "resident", heapsize="128k", path=(lib,))
+        resident = int(res.stdout.decode().split()[1])
         heaps = {op: _min_heap(op, (lib,)) for op in PROBE}
         at32 = {op: _vm("_crypto_op", op, heapsize="32k", path=(lib,)).returncode == 0 for op in PROBE}
         flash = sum(os.path.getsize(lib / "dtacore" / f"gtable_{n}.mpy") for n in ("comb", "wnaf"))
@@ -144,6 +147,12 @@ def main() -> None:
           f"heap on the Unix port ({flash} bytes of .mpy; no heap when frozen into flash); derived "
           f"at first use {float(tables[3]):.1f} ms, {tables[4]} bytes of heap plus {tables[5]} for "
           f"gtable_gen's code")
+    rest = (heaps["handshake"] or 0) - resident / 1024
+    print(f"heap: the handshake's modules and G tables hold {resident / 1024:.1f} KiB of its "
+          f"{heaps['handshake']} KiB min heap here (bytecode and ROM bytes live in the heap on the "
+          f"Unix port); frozen into flash on a device they take none, leaving the other "
+          f"{rest:.0f} KiB (working set, interpreter, fragmentation; 32-bit objects there are "
+          f"about half the size)")
     print(f"ESP32 estimate = VM ms x {ESP32_FACTOR[0]}..{ESP32_FACTOR[1]} (interpreted 256-bit "
           "bigint arithmetic, 16-bit mpz digits on Xtensa; toolchain.md)")
     print(f"coincurve on CPython (host backend): sign {cc['sign'] * 1000:.0f} us, "
