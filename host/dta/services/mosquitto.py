@@ -21,7 +21,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Mosquitto:
+class Mosquitto(process.ChildService):
     """A mosquitto process with its own config, listening on 127.0.0.1:port only."""
 
     def __init__(self, workdir: Path, port: int | None = None, persistence: bool = False):
@@ -67,12 +67,3 @@ class Mosquitto:
         self.stop()
         tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
         raise ServiceError("mosquitto did not start: " + " | ".join(tail))
-
-    def stop(self) -> None:
-        process.terminate(self.proc)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()

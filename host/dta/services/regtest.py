@@ -16,7 +16,7 @@ from pathlib import Path
 from dta.errors import ServiceError
 from dta.services.mosquitto import free_port
 from dta.services.paths import DEVNET_DIR
-from dta.services.process import terminate
+from dta.services.process import ChildService
 
 READY_TIMEOUT = 30.0
 NODE_SCRIPT = DEVNET_DIR / "node_modules" / "bcoin" / "bin" / "node"
@@ -26,8 +26,10 @@ def available() -> bool:
     return NODE_SCRIPT.exists() and shutil.which("node") is not None
 
 
-class RegtestNode:
+class RegtestNode(ChildService):
     """`with RegtestNode(tmpdir) as node:` ... `node.url` is a JSON-RPC URL with credentials."""
+
+    stop_grace = 10.0
 
     def __init__(self, workdir: Path, port: int | None = None, *, memory: bool = True):
         # memory=False keeps the chain in <workdir> (leveldb) so a stop/start keeps it.
@@ -78,16 +80,3 @@ class RegtestNode:
             return self.log_path.read_text(errors="replace")[-500:]
         except OSError:
             return ""
-
-    def stop(self) -> None:
-        terminate(self.proc, grace=10.0)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -14,7 +14,7 @@ from dta.errors import ServiceError
 from dta.services import process
 
 
-class PtyPair:
+class PtyPair(process.ChildService):
     def __init__(self, workdir: Path):
         self.workdir = Path(workdir)
         self.device_end = self.workdir / "tty-device"
@@ -40,12 +40,3 @@ class PtyPair:
                 return self
         self.stop()
         raise ServiceError("socat did not start: " + " | ".join(lines[-3:]))
-
-    def stop(self) -> None:
-        process.terminate(self.proc)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
