@@ -90,3 +90,25 @@ def test_no_mqtt_without_serial_is_a_usage_error(tmp_path):
     out = subprocess.run([DTA, "--data-dir", str(tmp_path), "gateway", "run", "--no-mqtt"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "needs at least one --serial" in out.stderr
+
+
+def test_gateway_checkpoints_entries_appended_by_another_process(broker, tmp_path):
+    from dtacore import entries
+
+    env = dict(os.environ, DTA_DATA_DIR=str(tmp_path), DTA_MQTT_PORT=str(broker.port),
+               PYTHONUNBUFFERED="1", DTA_PASSPHRASE="two writers")
+    assert subprocess.run([DTA, "authority", "init", "--name", "two"], env=env,
+                          capture_output=True).returncode == 0
+    gw = subprocess.Popen([DTA, "gateway", "run"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "gateway listening" in gw.stdout.readline()
+        entry = entries.DeviceEnrolled(bytes.fromhex("02" + "11" * 32), b"esp32-s3", 1).encode()
+        added = subprocess.run([DTA, "log", "append", entry.hex()], env=env, capture_output=True,
+                               text=True)
+        assert added.returncode == 0, added.stderr
+        assert gw.stdout.readline().startswith("checkpoint #0: 1 entries, root ")
+    finally:
+        gw.send_signal(signal.SIGINT)
+        rest, _ = gw.communicate(timeout=30)
+    assert "checkpoint #1" not in rest  # nothing new: no second, empty checkpoint

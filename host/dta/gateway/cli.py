@@ -77,9 +77,13 @@ def run(ctx, passphrase_file: str | None, serial_ports: tuple[str, ...], baud: i
         f"serial {p} at {baud} baud" for p in serial_ports]
     click.echo(f"gateway listening on {', '.join(where)} "
                f"(registry {ctx.cfg.db_path}, log {log.store.origin} at {log.store.size} entries)")
-    # The log has no timer of its own: close due checkpoints here, once per window.
+    # The log has no timer of its own: close due checkpoints here, once per window. Entries
+    # other processes appended (`dta log append`) count too; a checkpoint another process
+    # already closed over the same size is not repeated.
     while not stop.wait(ctx.cfg.log.window_seconds):
-        cp = log.maybe_checkpoint()
+        size = log.store.refresh()
+        last = log.store.last_checkpoint()
+        cp = log.maybe_checkpoint() if size > (last.tree_size if last else 0) else None
         if cp:
             click.echo(f"checkpoint #{cp.seq}: {cp.tree_size} entries, root {cp.root.hex()}")
     for link in links:
