@@ -166,7 +166,7 @@ def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
     from dta.chain.rpc import Node
     from dta.services.regtest import RegtestNode, available
     if not available():
-        pytest.skip("bcoin regtest node not installed (make devnet)")
+        pytest.fail("bcoin regtest node not installed: run `make devnet` (make test does)")
     with RegtestNode(tmp_path / "node") as server:
         node = Node.from_url(server.url)
         node.generate_to_script(1000, BURN)
