@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from dtacore import ccm as _ccm
 from dtacore.der import sig_from_der, sig_to_der
-from dtacore.ecdsa import EXTRA_LEN, HALF_N, N
+from dtacore.ecdsa import EXTRA_LEN, HALF_N, N, compact_scalars
 from dtacore.errors import VerifyError
 from dtacore.secp256k1 import valid_secret
 
@@ -45,16 +45,11 @@ def prepare(pubkey):
 
 def verify(pubkey, digest, sig, allow_high_s=False):
     pubkey = getattr(pubkey, "pubkey", pubkey)  # an ecdsa.PreparedKey from the pure side
-    if len(sig) != 64 or len(digest) != 32:
+    rs = compact_scalars(digest, sig, allow_high_s)
+    if rs is None:
         return False
-    r = int.from_bytes(sig[:32], "big")
-    s = int.from_bytes(sig[32:], "big")
-    if not (0 < r < N and 0 < s < N):
-        return False
-    if s > HALF_N:
-        if not allow_high_s:
-            return False
-        sig = sig[:32] + (N - s).to_bytes(32, "big")
+    if rs[1] > HALF_N:  # allowed high-S: libsecp256k1 verifies only the normalised form
+        sig = sig[:32] + (N - rs[1]).to_bytes(32, "big")
     try:
         key = coincurve.PublicKey(bytes(pubkey))
     except ValueError:

@@ -61,17 +61,25 @@ def prepare(pubkey):
     return PreparedKey(pubkey)
 
 
+def compact_scalars(digest, sig, allow_high_s=False):
+    # The checks every backend applies before any curve arithmetic: 32-byte digest, 64-byte
+    # r || s, 0 < r, s < N, and s <= N/2 unless allow_high_s. Returns (r, s), or None.
+    if len(sig) != 64 or len(digest) != 32:
+        return None
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:], "big")
+    if not (0 < r < N and 0 < s < N) or (s > HALF_N and not allow_high_s):
+        return None
+    return r, s
+
+
 def verify(pubkey, digest, sig, allow_high_s=False):
     # True for a valid 64-byte compact signature; high-S is rejected unless allow_high_s.
     # pubkey: SEC1 bytes, or a dtacore.prepared.PreparedKey (from prepare()).
-    if len(sig) != 64 or len(digest) != 32:
+    rs = compact_scalars(digest, sig, allow_high_s)
+    if rs is None:
         return False
-    r = int.from_bytes(sig[:32], "big")
-    s = int.from_bytes(sig[32:], "big")
-    if not (0 < r < N and 0 < s < N):
-        return False
-    if s > HALF_N and not allow_high_s:
-        return False
+    r, s = rs
     z = int.from_bytes(digest, "big")
     w = ec.inv(s, N)
     comb = getattr(pubkey, "comb", None)
