@@ -18,8 +18,8 @@ SIG = bytes.fromhex("defe5e912c08cf30818ce02c036f8432e4bf039f678c904b38db7ea02ab
 
 def run(name):
     if name in ("keygen", "handshake"):
-        from dtacore import secp256k1
-        secp256k1.pubkey(PEER)
+        from dtacore import fixedbase
+        fixedbase.pubkey(PEER)
     if name in ("ecdh", "handshake"):
         gc.collect()
         from dtacore import ecdh

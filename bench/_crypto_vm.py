@@ -4,7 +4,7 @@ import gc
 import sys
 import time
 
-from dtacore import ecdh, ecdsa, gtable, secp256k1
+from dtacore import ecdh, ecdsa, fixedbase, gtable, secp256k1
 
 SECRET = bytes(range(1, 33))
 PEER = bytes(range(7, 39))
@@ -27,14 +27,14 @@ def best(f, rounds, n):
 
 
 # --- dtacore ---------------------------------------------------------------------------------
-PUB = secp256k1.pubkey(SECRET)
-PUB65 = secp256k1.pubkey(SECRET, False)
-PEER_PUB = secp256k1.pubkey(PEER)
+PUB = fixedbase.pubkey(SECRET)
+PUB65 = fixedbase.pubkey(SECRET, False)
+PEER_PUB = fixedbase.pubkey(PEER)
 SIG = ecdsa.sign(SECRET, DIGEST, EXTRA)
 
 
 def ours_keygen():
-    return secp256k1.pubkey(PEER)
+    return fixedbase.pubkey(PEER)
 
 
 def ours_sign():
@@ -63,7 +63,7 @@ def ours_ecdh():
 def ours_handshake():
     # ephemeral key pair, ECDH with the peer's ephemeral key, sign the transcript, verify the
     # peer's signature under its (compressed) identity key
-    secp256k1.pubkey(PEER)
+    fixedbase.pubkey(PEER)
     ecdh.shared_x(PEER, PUB)
     ecdsa.sign(SECRET, DIGEST, EXTRA)
     return ecdsa.verify(PUB, DIGEST, SIG)
@@ -71,7 +71,7 @@ def ours_handshake():
 
 def ours_handshake_prepared():
     # the same with the D-TA identity key prepared once (as a device keeps it)
-    secp256k1.pubkey(PEER)
+    fixedbase.pubkey(PEER)
     ecdh.shared_x(PEER, PUB)
     ecdsa.sign(SECRET, DIGEST, EXTRA)
     return ecdsa.verify(PREPARED, DIGEST, SIG)
@@ -133,7 +133,7 @@ def embit_ops():
     pub = K.ECPubKey()
     pub.set(PUB65)
     peer = K.ECPubKey()
-    peer.set(secp256k1.pubkey(PEER, False))
+    peer.set(fixedbase.pubkey(PEER, False))
     der = ecdsa.sig_to_der(SIG)
 
     def keygen():

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dta.firmware.bundle import HOST_ONLY
 from dta.services import micropython as mp
 from dta.services.paths import FIRMWARE_DIR
 
@@ -44,7 +45,7 @@ def _compile(dst: Path) -> None:
     (dst / "dtacore").mkdir(parents=True)
     jobs = [(src, dst / "dtacore" / (src.stem + ".mpy"), f"dtacore/{src.name}")
             for src in sorted((FIRMWARE_DIR / "dtacore").glob("*.py"))
-            if not src.name.startswith("_host")]
+            if f"dtacore/{src.stem}" not in HOST_ONLY]
     jobs += [(HERE / n, dst / (Path(n).stem + ".mpy"), n)
              for n in ("_crypto_vm.py", "_crypto_op.py", "_crypto_tables.py")]
     for src, out, rel in jobs:

@@ -35,7 +35,7 @@ import pymerkle
 
 from dtacore import merkle
 
-from dta.log.keys import LocalSigner
+from dta.signing import Signer as LocalSigner
 from dta.log.service import Log
 from dta.log.store import LogStore
 

@@ -1,6 +1,6 @@
 # The one place that picks the crypto implementation, by sys.implementation.name:
-# CPython uses coincurve (libsecp256k1) and `cryptography`; MicroPython uses the pure modules
-# in dtacore. Both expose the same functions with the same results (signatures are
+# CPython uses coincurve (libsecp256k1) and `cryptography` (dtacore.cpython_crypto, left out of
+# device bundles); MicroPython uses the pure modules in dtacore. Both expose the same functions with the same results (signatures are
 # deterministic given the same 32-byte extra entropy: libsecp256k1's nonce function is
 # RFC 6979 with ndata as the RFC 6979 3.6 additional data).
 #
@@ -10,7 +10,10 @@
 #   shared_x(secret, peer_pubkey) -> bytes(32)
 #   ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8) -> ciphertext||tag
 #   ccm_decrypt(key, nonce, data, aad=b"", tag_len=8) -> plaintext (VerifyError on a bad tag)
-#   hmac_sha256, hkdf, equal; aes(key) -> AES with ecb(buf) and cbc_mac(buf), for dtacore.ccm
+#   hmac_sha256, hkdf, equal; aes(key) -> keyed AES with ecb(buf) and cbc_mac(buf), which
+#   dtacore.ccm takes as its block cipher
+# Bad arguments (a secret out of range, a digest that is not 32 bytes, a bad CCM key, nonce or
+# tag length) raise dtacore.errors.EncodeError on both sides.
 # On the device each function imports its module on first use, so a program that only
 # verifies never loads the signing or AEAD code (RAM is the scarce resource there).
 
@@ -42,7 +45,7 @@ if NAME == "micropython":
     _ZERO_IV = bytes(16)
 
     def pubkey(secret, compressed=True):
-        from dtacore.secp256k1 import pubkey as f
+        from dtacore.fixedbase import pubkey as f
         return f(secret, compressed)
 
     def sign(secret, digest, extra=None):
@@ -62,12 +65,14 @@ if NAME == "micropython":
         return f(secret, peer_pubkey)
 
     def ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
-        from dtacore.ccm import encrypt as f
-        return f(key, nonce, plaintext, aad, tag_len)
+        from dtacore import ccm
+        ccm.check(key, nonce, tag_len)
+        return ccm.encrypt(_AES(key), nonce, plaintext, aad, tag_len)
 
     def ccm_decrypt(key, nonce, data, aad=b"", tag_len=8):
-        from dtacore.ccm import decrypt as f
-        return f(key, nonce, data, aad, tag_len)
+        from dtacore import ccm
+        ccm.check(key, nonce, tag_len)
+        return ccm.decrypt(_AES(key), nonce, data, aad, tag_len)
 
     class _AES:
         def __init__(self, key):
@@ -83,5 +88,5 @@ if NAME == "micropython":
         return _AES(key)
 
 else:
-    from dtacore._host import (  # noqa: F401
+    from dtacore.cpython_crypto import (  # noqa: F401
         aes, ccm_decrypt, ccm_encrypt, prepare, pubkey, shared_x, sign, verify)

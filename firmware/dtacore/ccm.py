@@ -1,9 +1,11 @@
 # AES-CCM (RFC 3610): CBC-MAC then CTR, 7..13-byte nonces, 4..16-byte (even) tags.
-# The block cipher comes from dtacore.backend.aes (cryptolib on the device, hardware AES on
-# ESP32); CBC-MAC runs as one CBC pass and the key stream as one ECB pass over counter blocks.
+# The block cipher is passed in, already keyed: an object with ecb(buf) and cbc_mac(buf)
+# (dtacore.backend makes it from cryptolib on the device, hardware AES on ESP32; the CPython
+# backend has one on `cryptography` for cross-checks). CBC-MAC runs as one CBC pass and the key
+# stream as one ECB pass over counter blocks. This module imports no backend.
 
 from dtacore.ct import equal
-from dtacore.errors import VerifyError
+from dtacore.errors import EncodeError, VerifyError
 
 MIN_NONCE = 7
 MAX_NONCE = 13
@@ -11,13 +13,18 @@ MIN_TAG = 4
 MAX_TAG = 16
 
 
-def _check(key, nonce, tag_len):
+def check(key, nonce, tag_len):
+    # The parameter rules both backends apply before any work.
     if len(key) not in (16, 24, 32):
-        raise ValueError("AES key must be 16, 24 or 32 bytes")
+        raise EncodeError("AES key must be 16, 24 or 32 bytes")
+    _check_params(nonce, tag_len)
+
+
+def _check_params(nonce, tag_len):
     if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
-        raise ValueError("CCM nonce must be 7..13 bytes")
+        raise EncodeError("CCM nonce must be 7..13 bytes")
     if tag_len & 1 or not MIN_TAG <= tag_len <= MAX_TAG:
-        raise ValueError("CCM tag must be 4..16 bytes, even")
+        raise EncodeError("CCM tag must be 4..16 bytes, even")
 
 
 def _pad16(b):
@@ -42,7 +49,7 @@ def _aad_block(aad):
 def _mac(aes, nonce, msg, aad, tag_len):
     q = 15 - len(nonce)
     if len(msg) >> (8 * q):
-        raise ValueError("message too long for this nonce size")
+        raise EncodeError("message too long for this nonce size")
     flags = (0x40 if aad else 0) | (((tag_len - 2) >> 1) << 3) | (q - 1)
     b0 = bytes((flags,)) + nonce + len(msg).to_bytes(q, "big")
     return aes.cbc_mac(b0 + _aad_block(aad) + _pad16(msg))
@@ -66,21 +73,18 @@ def _xor(a, b):
     return (int.from_bytes(a, "big") ^ int.from_bytes(b[:n], "big")).to_bytes(n, "big")
 
 
-def encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
-    from dtacore.backend import aes as make_aes
-    _check(key, nonce, tag_len)
-    aes = make_aes(key)
+def encrypt(aes, nonce, plaintext, aad=b"", tag_len=8):
+    # aes: the keyed block cipher (its key checked by check() when it was made).
+    _check_params(nonce, tag_len)
     t = _mac(aes, nonce, plaintext, aad, tag_len)
     s = _stream(aes, nonce, len(plaintext))
     return _xor(plaintext, s[16:]) + _xor(t[:tag_len], s)
 
 
-def decrypt(key, nonce, data, aad=b"", tag_len=8):
-    from dtacore.backend import aes as make_aes
-    _check(key, nonce, tag_len)
+def decrypt(aes, nonce, data, aad=b"", tag_len=8):
+    _check_params(nonce, tag_len)
     if len(data) < tag_len:
         raise VerifyError("CCM: data shorter than the tag")
-    aes = make_aes(key)
     n = len(data) - tag_len
     s = _stream(aes, nonce, n)
     msg = _xor(data[:n], s[16:])

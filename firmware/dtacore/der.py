@@ -2,7 +2,7 @@
 # Only the canonical encoding is accepted: short-form lengths, minimal positive integers,
 # no trailing bytes. Anything else is a DecodeError.
 
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
 
 MAX_INT_LEN = 33  # a 256-bit positive integer plus a 0x00 sign byte
 
@@ -20,7 +20,7 @@ def _int_der(b):
 
 def sig_to_der(sig):
     if len(sig) != 64:
-        raise ValueError("compact signature must be 64 bytes")
+        raise EncodeError("compact signature must be 64 bytes")
     body = _int_der(sig[:32]) + _int_der(sig[32:])
     return b"\x30" + bytes((len(body),)) + body
 

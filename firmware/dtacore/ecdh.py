@@ -7,16 +7,16 @@
 from array import array
 
 from dtacore import secp256k1 as ec
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
 
 ECDH_WIDTH = 5  # fixed windows of 5 bits for the secret scalar (16-point table)
 ECDH_WINDOWS = 26  # 26 * 5 bits cover a GLV half (< 2^129) with an odd top digit < 2^5
 
 
 def shared_x(secret, peer_pubkey):
-    # Raises ValueError for a bad secret and DecodeError for a peer key that is not a point.
+    # Raises EncodeError for a bad secret and DecodeError for a peer key that is not a point.
     if not ec.valid_secret(secret):
-        raise ValueError("secret out of range")
+        raise EncodeError("secret out of range")
     k = int.from_bytes(secret, "big")
     p = ec.P
     if len(peer_pubkey) == 33 and (peer_pubkey[0] == 2 or peer_pubkey[0] == 3):

@@ -4,7 +4,7 @@
 import os
 
 from dtacore import secp256k1 as ec
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
 
 N = ec.N
 HALF_N = N >> 1
@@ -25,11 +25,13 @@ def sig_from_der(der):
 def sign(secret, digest, extra=None):
     # RFC 6979 3.2 HMAC-DRBG with SHA-256 (qlen == hlen == 256) picks k; extra, when given, is
     # the 3.6 additional data (32 bytes: fresh RNG output from the caller).
+    from dtacore.fixedbase import mul_g
     from dtacore.hmac import hmac_sha256
     if not ec.valid_secret(secret):
-        raise ValueError("secret out of range")
-    if len(digest) != 32 or (extra is not None and len(extra) != EXTRA_LEN):
-        raise ValueError("digest and extra must be 32 bytes")
+        raise EncodeError("secret out of range")
+    check_digest(digest)
+    if extra is not None and len(extra) != EXTRA_LEN:
+        raise EncodeError("extra entropy must be 32 bytes")
     d = int.from_bytes(secret, "big")
     z = int.from_bytes(digest, "big")
     seed = bytes(secret) + (z % N).to_bytes(32, "big") + (bytes(extra) if extra else b"")
@@ -42,7 +44,7 @@ def sign(secret, digest, extra=None):
         v = hmac_sha256(k, v)
         c = int.from_bytes(v, "big")
         if 0 < c < N:
-            r = ec.mul_g(c)[0] % N
+            r = mul_g(c)[0] % N
             # 1/k through a random multiple: Euclid's running time depends on its input,
             # which is then k*b for a fresh random b, not the nonce itself
             b = int.from_bytes(os.urandom(32), "big") % N or 1
@@ -61,10 +63,19 @@ def prepare(pubkey):
     return PreparedKey(pubkey)
 
 
+def check_digest(digest):
+    # Both backends sign and verify 32-byte digests only: a longer one is a caller's mistake
+    # (hash it first), not truncated to its leftmost 256 bits as ECDSA would allow.
+    if len(digest) != 32:
+        raise EncodeError("ECDSA digest must be 32 bytes, got %d" % len(digest))
+
+
 def compact_scalars(digest, sig, allow_high_s=False):
-    # The checks every backend applies before any curve arithmetic: 32-byte digest, 64-byte
-    # r || s, 0 < r, s < N, and s <= N/2 unless allow_high_s. Returns (r, s), or None.
-    if len(sig) != 64 or len(digest) != 32:
+    # The checks every backend applies before any curve arithmetic: a 32-byte digest
+    # (EncodeError otherwise), a 64-byte r || s with 0 < r, s < N and s <= N/2 unless
+    # allow_high_s. Returns (r, s), or None for a signature that cannot be valid.
+    check_digest(digest)
+    if len(sig) != 64:
         return None
     r = int.from_bytes(sig[:32], "big")
     s = int.from_bytes(sig[32:], "big")

@@ -1,4 +1,6 @@
-# Errors shared by host and device. Small on purpose: callers branch on these three.
+# The device side's error hierarchy, shared with the host for everything that crosses the wire.
+# Every error the firmware raises on purpose derives from ProtocolError; callers branch on the
+# three below (and on the subclasses a module adds, like merkle.RootMismatchError).
 
 
 class ProtocolError(Exception):
@@ -11,9 +13,15 @@ class DecodeError(ProtocolError):
 
 
 class VerifyError(ProtocolError):
-    # Bytes that parse but do not verify: a signature, a digest or a proof that does not match.
-    # When a recomputed value differs from the claimed one, both are kept for the message.
+    # Bytes that parse but do not verify: a signature, a digest, a key or a proof that does not
+    # match. When a recomputed value differs from the claimed one, both are kept for the message.
     def __init__(self, msg, expected=None, got=None):
         super().__init__(msg)
         self.expected = expected
         self.got = got
+
+
+class EncodeError(ProtocolError):
+    # A value given to an encoder or a primitive that it cannot take: out of range or the wrong
+    # length (a secret, a digest, a label). A mistake of the caller, never bytes from outside.
+    pass

@@ -1,5 +1,6 @@
 # HKDF-SHA256 (RFC 5869).
 
+from dtacore.errors import EncodeError
 from dtacore.hmac import hmac_sha256
 
 HASH_LEN = 32
@@ -14,7 +15,7 @@ def extract(salt, ikm):
 
 def expand(prk, info, length):
     if length < 0 or length > MAX_LENGTH:
-        raise ValueError("hkdf length out of range")
+        raise EncodeError("hkdf length out of range")
     out = bytearray(length)
     t = b""
     i = 0

@@ -8,11 +8,18 @@
 # Binary proof encoding (big-endian), one definition for host and device:
 #   inclusion:   0x01 | tree_size u64 | leaf_index u64 | count u8 | count * 32-byte hash
 #   consistency: 0x02 | size1 u64     | size2 u64      | count u8 | count * 32-byte hash
+# In the API, a leaf's position is always (index, size) and two tree sizes (size1, size2), both
+# keyword-only wherever two of them meet, and decoded proofs are namedtuples with those names.
+#
+# A consistency proof is defined (RFC 9162 2.1.4) for 0 < size1 <= size2: there is no proof
+# from the empty tree, and verify_consistency refuses size1 = 0 (every tree extends the empty
+# one, so such a "proof" would say nothing about root1).
 
 import hashlib
 import struct
+from collections import namedtuple
 
-from dtacore.errors import DecodeError, VerifyError
+from dtacore.errors import DecodeError, EncodeError, VerifyError
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -27,6 +34,9 @@ MAX_PROOF_HASHES = 64
 MAX_TREE_SIZE = (1 << 63) - 1
 _HEADER = ">BQQB"
 _HEADER_SIZE = 18
+
+InclusionProof = namedtuple("InclusionProof", ("index", "size", "path"))
+ConsistencyProof = namedtuple("ConsistencyProof", ("size1", "size2", "path"))
 
 
 class ProofShapeError(VerifyError):
@@ -69,7 +79,7 @@ def _check_path(path):
         _check_hash("proof hash", p)
 
 
-def root_from_inclusion_proof(leaf_hash, index, size, path):
+def root_from_inclusion_proof(leaf_hash, path, *, index, size):
     # RFC 9162 2.1.3.2 steps 1-5, returning the recomputed root.
     if size < 1 or size > MAX_TREE_SIZE or index < 0:
         raise ProofShapeError("tree size out of range")
@@ -98,17 +108,17 @@ def root_from_inclusion_proof(leaf_hash, index, size, path):
     return r
 
 
-def verify_inclusion(leaf_hash, index, size, path, root):
+def verify_inclusion(leaf_hash, path, root, *, index, size):
     _check_hash("root", root)
-    got = root_from_inclusion_proof(leaf_hash, index, size, path)
+    got = root_from_inclusion_proof(leaf_hash, path, index=index, size=size)
     if got != root:
         raise RootMismatchError("inclusion proof does not match root", expected=root, got=got)
     return True
 
 
-def roots_from_consistency_proof(size1, size2, root1, path):
+def roots_from_consistency_proof(root1, path, *, size1, size2):
     # RFC 9162 2.1.4.2; returns (recomputed root1, recomputed root2). Callers handle
-    # size1 == size2 and size1 == 0 before calling (see verify_consistency).
+    # size1 == size2 before calling and refuse size1 == 0 (see verify_consistency).
     fn = size1 - 1
     sn = size2 - 1
     if size1 & (size1 - 1) == 0:
@@ -141,23 +151,25 @@ def roots_from_consistency_proof(size1, size2, root1, path):
     return fr, sr
 
 
-def verify_consistency(size1, size2, root1, root2, path):
+def verify_consistency(root1, root2, path, *, size1, size2):
     if size1 < 0 or size2 < 0 or size2 > MAX_TREE_SIZE:
         raise ProofShapeError("tree size out of range")
+    if size1 == 0:
+        raise ProofShapeError("no consistency proof from the empty tree (RFC 9162 2.1.4)")
     if size1 > size2:
         raise ProofShapeError("size1 > size2", expected=size2, got=size1)
     _check_hash("root1", root1)
     _check_hash("root2", root2)
     _check_path(path)
-    if size1 == size2 or size1 == 0:
+    if size1 == size2:
         if len(path):
             raise ProofShapeError("consistency proof must be empty")
-        if size1 == size2 and root1 != root2:
+        if root1 != root2:
             raise RootMismatchError("equal sizes, different roots", expected=root1, got=root2)
         return True
     if not len(path):
         raise ProofShapeError("consistency proof is empty")
-    fr, sr = roots_from_consistency_proof(size1, size2, root1, path)
+    fr, sr = roots_from_consistency_proof(root1, path, size1=size1, size2=size2)
     if fr != root1:
         raise RootMismatchError("consistency proof does not match root1", expected=root1, got=fr)
     if sr != root2:
@@ -165,21 +177,31 @@ def verify_consistency(size1, size2, root1, root2, path):
     return True
 
 
-def encode_proof(kind, a, b, path):
-    # kind PROOF_INCLUSION: a = tree_size, b = leaf_index; PROOF_CONSISTENCY: a = size1, b = size2.
+def _encode(kind, a, b, path):
     if len(path) > MAX_PROOF_HASHES:
-        raise ProofShapeError("proof longer than MAX_PROOF_HASHES")
+        raise EncodeError("proof longer than MAX_PROOF_HASHES")
+    if not 0 <= a <= MAX_TREE_SIZE or not 0 <= b <= MAX_TREE_SIZE:
+        raise EncodeError("tree size or index over MAX_TREE_SIZE")
     out = bytearray(_HEADER_SIZE + HASH_SIZE * len(path))
     struct.pack_into(_HEADER, out, 0, kind, a, b, len(path))
     pos = _HEADER_SIZE
     for p in path:
-        _check_hash("proof hash", p)
+        if len(p) != HASH_SIZE:
+            raise EncodeError("proof hashes are 32 bytes")
         out[pos:pos + HASH_SIZE] = p
         pos += HASH_SIZE
     return bytes(out)
 
 
-def decode_proof(data, kind):
+def encode_inclusion(*, index, size, path):
+    return _encode(PROOF_INCLUSION, size, index, path)
+
+
+def encode_consistency(*, size1, size2, path):
+    return _encode(PROOF_CONSISTENCY, size1, size2, path)
+
+
+def _decode(data, kind):
     # Strict: exact length, known kind, count within MAX_PROOF_HASHES. Returns (a, b, path).
     if len(data) < _HEADER_SIZE:
         raise DecodeError("proof truncated")
@@ -204,14 +226,24 @@ def decode_proof(data, kind):
     return a, b, path
 
 
+def decode_inclusion(data):
+    size, index, path = _decode(data, PROOF_INCLUSION)
+    return InclusionProof(index, size, path)
+
+
+def decode_consistency(data):
+    size1, size2, path = _decode(data, PROOF_CONSISTENCY)
+    return ConsistencyProof(size1, size2, path)
+
+
 def verify_inclusion_bytes(leaf_hash, proof, root):
-    # proof: encoded inclusion proof. Returns (leaf_index, tree_size) once verified.
-    size, index, path = decode_proof(proof, PROOF_INCLUSION)
-    verify_inclusion(leaf_hash, index, size, path, root)
-    return index, size
+    # proof: encoded inclusion proof. Returns the InclusionProof once verified.
+    p = decode_inclusion(proof)
+    verify_inclusion(leaf_hash, p.path, root, index=p.index, size=p.size)
+    return p
 
 
 def verify_consistency_bytes(proof, root1, root2):
-    size1, size2, path = decode_proof(proof, PROOF_CONSISTENCY)
-    verify_consistency(size1, size2, root1, root2, path)
-    return size1, size2
+    p = decode_consistency(proof)
+    verify_consistency(root1, root2, p.path, size1=p.size1, size2=p.size2)
+    return p

@@ -11,7 +11,6 @@
 import binascii
 import hashlib
 
-from dtacore import merkle
 from dtacore.errors import DecodeError, VerifyError
 
 SIG_TYPE = b"\xffdta-secp256k1-sha256"
@@ -124,6 +123,8 @@ def parse_checkpoint(note):
     for ch in note:
         if ch < " " and ch != "\n":
             raise DecodeError("control character in note")
+        if "\ud800" <= ch <= "\udfff":  # a lone surrogate (CPython only) cannot be UTF-8
+            raise DecodeError("lone surrogate in note")
     cut = note.find("\n\n")
     if cut < 0 or not note.endswith("\n"):
         raise DecodeError("note has no signature block")
@@ -156,21 +157,3 @@ def verify_checkpoint(note, key_name, pubkey, verify=None):
                 raise SignatureError("checkpoint signature does not verify")
             return cp
     raise SignatureError("checkpoint not signed by " + key_name)
-
-
-def verify_entry_in_checkpoint(note, entry, proof, key_name=None, pubkey=None, verify=None):
-    # A receipt's check, host and device: the inclusion proof (dtacore.merkle encoding) must be
-    # for the checkpoint's tree size and recompute its root from SHA-256(0x00 || entry). With
-    # pubkey the note's signature is verified first; without it the caller has already trusted
-    # the note (a device with too little heap for ECDSA checks it once, then many receipts).
-    # Returns (leaf_index, Checkpoint).
-    if pubkey is None:
-        cp = parse_checkpoint(note)
-    else:
-        cp = verify_checkpoint(note, key_name, pubkey, verify)
-    size, index, path = merkle.decode_proof(proof, merkle.PROOF_INCLUSION)
-    if size != cp.size:
-        raise merkle.ProofShapeError("proof is for another tree size than the checkpoint",
-                                     expected=cp.size, got=size)
-    merkle.verify_inclusion(merkle.hash_leaf(entry), index, size, path, cp.root)
-    return index, cp

@@ -1,10 +1,11 @@
 # secp256k1 for MicroPython and CPython: constants, field helpers, strict point encoding and
-# the scalar multiplications the protocol needs (the loops live in dtacore.ecmult).
+# the affine/Jacobian conversions. The scalar multiplications live in dtacore.ecmult (the loops),
+# dtacore.fixedbase (k*G, public keys), ecverify and ecdh; none of them is imported from here.
 # Points are affine (x, y) tuples; the point at infinity is never a valid public key here.
 
 import os
 
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
 
 P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -17,12 +18,11 @@ BETA = 0x7AE96A2B657C07106E64479EAC3434E99CF0497512F58995C1396C28719501EE
 LAMBDA = 0x5363AD4CC05C30E0A5261C028812645A122E22EA20816678DF02967C1B23BD72
 
 
-
 def inv(a, m):
     # Modular inverse by the extended Euclidean algorithm (m prime, a != 0 mod m).
     a = a % m
     if a == 0:
-        raise ValueError("no inverse")
+        raise EncodeError("no inverse of 0")
     x0 = 1
     x1 = 0
     b = m
@@ -94,7 +94,7 @@ def decode_point(b):
 
 def encode_point(pt, compressed=True):
     if pt is None:
-        raise ValueError("point at infinity")
+        raise EncodeError("point at infinity")
     x, y = pt
     if compressed:
         return bytes((2 | (y & 1),)) + x.to_bytes(32, "big")
@@ -114,19 +114,3 @@ def blind():
     # A random non-zero Z for projective randomisation (not a secret; any RNG quality will do).
     z = int.from_bytes(os.urandom(32), "big") % P
     return z if z else 1
-
-
-def mul_g(k):
-    # k*G for 0 < k < N through the compact GLV comb; affine result.
-    from dtacore import ecmult, gtable
-    k1, k2 = ecmult.split(k % N)
-    blob = gtable.comb_blob()
-    terms = [(gtable.comb_digits(-k1 if k1 < 0 else k1), blob, k1 < 0, 0, 0),
-             (gtable.comb_digits(-k2 if k2 < 0 else k2), blob, k2 < 0, BETA, 0)]
-    return to_affine(ecmult.multi(terms, blind()))
-
-
-def pubkey(secret, compressed=True):
-    if not valid_secret(secret):
-        raise ValueError("secret out of range")
-    return encode_point(mul_g(int.from_bytes(secret, "big")), compressed)

@@ -10,6 +10,7 @@
 import binascii
 import struct
 
+from dtacore.errors import EncodeError
 from dtacore.wire import MAX_FRAME
 
 SYNC = b"\xd7\xa5"
@@ -25,7 +26,7 @@ def _crc(length_bytes, payload):
 def encode(payload):
     n = len(payload)
     if not 1 <= n <= MAX_FRAME:
-        raise ValueError("serial payload must be 1..%d bytes" % MAX_FRAME)
+        raise EncodeError("serial payload must be 1..%d bytes" % MAX_FRAME)
     ln = struct.pack(">H", n)
     return SYNC + ln + payload + struct.pack(">I", _crc(ln, payload))
 

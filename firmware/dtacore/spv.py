@@ -1,14 +1,16 @@
-# SPV checks shared by device and host: block headers (sha256d, target from nBits, proof of
-# work), a header chain linked from a checkpoint provisioned at flash time, k confirmations, and
-# a transaction's merkle branch (a simple branch, or a gettxoutproof partial merkle tree).
+# SPV checks shared by device and host: block headers (target from nBits, proof of work against
+# the network's limit), a header chain linked from a checkpoint provisioned at flash time, k
+# confirmations, and a transaction's merkle branch (a simple branch, or a gettxoutproof partial
+# merkle tree). Every header check takes the network's pow_limit (dtacore.network): a header
+# that meets its own nBits but is easier than the network allows is refused.
 #
 # Hashes are in Bitcoin's internal byte order (as in headers); RPC shows them reversed.
 # Every failure is a VerifyError (the bytes parse but do not check) or DecodeError (they do not
 # parse), with a message that names the broken link.
 
-import hashlib
 import struct
 
+from dtacore.bitcoin import sha256d, varint
 from dtacore.errors import DecodeError, VerifyError
 
 HEADER_LEN = 80
@@ -18,24 +20,13 @@ RETARGET_INTERVAL = 2016
 MAX_BLOCK_TXS = 16666
 # More headers than this in one proof is not a receipt but a resync; bounds work and memory.
 MAX_HEADERS = 5000
+# Seconds after its parent from which a testnet block may have the minimum difficulty.
+MIN_DIFFICULTY_GAP = 1200
 
 
 class SpvError(VerifyError):
     # A header, chain or merkle proof that does not check.
     pass
-
-
-def sha256d(data):
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def reverse(data):
-    # bytes[::-1] is not in MicroPython
-    n = len(data)
-    out = bytearray(n)
-    for i in range(n):
-        out[i] = data[n - 1 - i]
-    return bytes(out)
 
 
 def header_hash(header):
@@ -52,6 +43,10 @@ def merkle_root(header):
 
 def header_bits(header):
     return struct.unpack("<I", bytes(header[72:76]))[0]
+
+
+def header_time(header):
+    return struct.unpack("<I", bytes(header[68:72]))[0]
 
 
 def target_from_bits(bits):
@@ -72,12 +67,16 @@ def target_from_bits(bits):
     return target
 
 
-def check_pow(header):
-    # -> the header's hash if it meets its own target.
+def check_pow(header, pow_limit):
+    # -> the header's hash if it meets its own target and that target is no easier than the
+    # network's pow_limit.
     if len(header) != HEADER_LEN:
         raise DecodeError("a block header is 80 bytes")
     h = header_hash(header)
     target = target_from_bits(header_bits(header))
+    if target > pow_limit:
+        raise SpvError("proof of work: the header's target is easier than the network allows",
+                       expected=pow_limit, got=target)
     if int.from_bytes(h, "little") > target:
         raise SpvError("proof of work: header hash above its target", expected=target,
                           got=int.from_bytes(h, "little"))
@@ -97,13 +96,37 @@ def _check_retarget(old_bits, new_bits, height):
 
 class ChainTip:
     # A header chain followed one header at a time from a trusted checkpoint, in constant
-    # memory: only the tip's hash, height and nBits are kept. A device streams headers in.
-    def __init__(self, checkpoint, checkpoint_height):
+    # memory: only the tip's hash, height, time and nBits are kept (and, on a network with
+    # minimum-difficulty blocks, the last real nBits). A device streams headers in.
+    def __init__(self, checkpoint, checkpoint_height, net):
+        # net: a dtacore.network.Network (its pow_limit and min_difficulty rule).
         if len(checkpoint) != HEADER_LEN:
             raise DecodeError("checkpoint header must be 80 bytes")
+        self.net = net
         self.hash = header_hash(checkpoint)
         self.height = checkpoint_height
         self.bits = header_bits(checkpoint)
+        self.real_bits = self.bits
+        self.time = header_time(checkpoint)
+
+    def _special(self, header, b):
+        # testnet's minimum-difficulty block: the pow_limit target, 20 minutes after its parent.
+        return (self.net.min_difficulty and target_from_bits(b) == self.net.pow_limit
+                and header_time(header) > self.time + MIN_DIFFICULTY_GAP)
+
+    def _check_bits(self, header, b, height):
+        if not self.net.min_difficulty:
+            if b != self.bits:
+                _check_retarget(self.bits, b, height)
+            return
+        # testnet: off a retarget height a block keeps the last real difficulty or is a
+        # minimum-difficulty block; at one it retargets from the last real difficulty.
+        if self._special(header, b) or b == self.real_bits:
+            return
+        if height % RETARGET_INTERVAL:
+            raise SpvError("header chain: difficulty changed outside a retarget height",
+                           expected=self.real_bits, got=b)
+        _check_retarget(self.real_bits, b, height)
 
     def add(self, header):
         # -> the new tip's hash; raises SpvError naming the height on any broken link.
@@ -111,40 +134,44 @@ class ChainTip:
             raise DecodeError("a block header is 80 bytes")
         height = self.height + 1
         if bytes(header[4:36]) != self.hash:
-            raise SpvError("header chain: header at height %d does not link to its parent" % height,
-                           expected=self.hash, got=bytes(header[4:36]))
+            raise SpvError("header chain: header at height %d does not link to its parent"
+                           % height, expected=self.hash, got=bytes(header[4:36]))
         b = header_bits(header)
-        if b != self.bits:
-            _check_retarget(self.bits, b, height)
-        self.hash = check_pow(header)
+        self._check_bits(header, b, height)
+        self.hash = check_pow(header, self.net.pow_limit)
+        if not self._special(header, b):
+            self.real_bits = b
         self.bits = b
+        self.time = header_time(header)
         self.height = height
         return self.hash
 
 
-def verify_chain(checkpoint, headers, checkpoint_height):
-    # checkpoint: the trusted 80-byte header; headers: the n*80 bytes that follow it, in order.
-    # Checks linkage, proof of work and difficulty continuity; returns the tip's hash.
+def verify_chain(checkpoint, headers, checkpoint_height, net):
+    # checkpoint: the trusted 80-byte header; headers: the n*80 bytes that follow it, in order;
+    # net: the dtacore.network.Network they belong to. Checks linkage, proof of work against
+    # the network's limit and difficulty continuity; returns the tip's hash.
     n = len(headers) // HEADER_LEN
     if len(headers) % HEADER_LEN:
         raise DecodeError("header chain is not a whole number of 80-byte headers")
     if n > MAX_HEADERS:
         raise DecodeError("header chain longer than %d" % MAX_HEADERS)
-    tip = ChainTip(checkpoint, checkpoint_height)
+    tip = ChainTip(checkpoint, checkpoint_height, net)
     mv = memoryview(headers)
     for i in range(n):
         tip.add(mv[i * HEADER_LEN:(i + 1) * HEADER_LEN])
     return tip.hash
 
 
-def verify_confirmed(txid, proof, checkpoint, checkpoint_height, headers, k):
-    # The whole Bitcoin half of a proof in one call: `txid` is in the block of `proof`, that
-    # block is in `headers` (which follow the trusted checkpoint) and has at least k
-    # confirmations in them. -> the block's height.
+def verify_confirmed(txid, proof, checkpoint, checkpoint_height, headers, k, net):
+    # The whole Bitcoin half of a proof in one call: `txid` (computed by the caller from the
+    # raw transaction, dtacore.bitcoin) is in the block of `proof`, that block is in `headers`
+    # (which follow the trusted checkpoint on network `net`) and has at least k confirmations
+    # in them. -> the block's height.
     want = header_hash(tx_in_proof(txid, proof))
     if len(headers) % HEADER_LEN or len(headers) // HEADER_LEN > MAX_HEADERS:
         raise DecodeError("header chain is not a whole number of 80-byte headers")
-    tip = ChainTip(checkpoint, checkpoint_height)
+    tip = ChainTip(checkpoint, checkpoint_height, net)
     mv = memoryview(headers)
     found = -1
     for i in range(len(headers) // HEADER_LEN):
@@ -179,19 +206,6 @@ def root_from_branch(txid, branch, index):
     if index:
         raise SpvError("merkle branch shorter than the transaction index needs")
     return h
-
-
-def varint(buf, pos):
-    # Bitcoin CompactSize at buf[pos]: (value, next position). Shared with dtacore.anchor.
-    if pos >= len(buf):
-        raise DecodeError("truncated varint")
-    first = buf[pos]
-    if first < 0xFD:
-        return first, pos + 1
-    size = 2 if first == 0xFD else (4 if first == 0xFE else 8)
-    if pos + 1 + size > len(buf):
-        raise DecodeError("truncated varint")
-    return int.from_bytes(bytes(buf[pos + 1:pos + 1 + size]), "little"), pos + 1 + size
 
 
 def _width(total, height):

@@ -9,6 +9,8 @@
 
 import hashlib
 
+from dtacore.errors import ProtocolError
+
 RCT_CUTOFF = 5
 APT_WINDOW = 512
 APT_CUTOFF = 25
@@ -16,7 +18,7 @@ STARTUP_SAMPLES = 1024
 CHUNK = 64
 
 
-class EntropyError(Exception):
+class EntropyError(ProtocolError):
     pass
 
 
@@ -114,9 +116,9 @@ def for_board(board, cfg):
         return Source(_file_reader(path), "device " + path)
     if kind == "radio":
         # ESP32: esp_random() is a true RNG only while Wi-Fi/BT (or the ADC source) runs.
-        import network
         import os
-        wlan = network.WLAN(network.STA_IF)
-        wlan.active(True)
+
+        from dtanode import wifi
+        wifi.radio_on()
         return Source(os.urandom, "os.urandom with the radio on (WLAN active)")
     raise EntropyError("board has no usable entropy source (%r)" % kind)

@@ -3,16 +3,17 @@
 # be a new device to the fleet).
 
 from dtacore import secp256k1
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, ProtocolError
+from dtacore.fixedbase import pubkey
 from dtanode import records
 
-KEY_MAGIC = b"DTAK"
+KEY_MAGIC = b"DTKY"
 STATE_MAGIC = b"DTAS"
 KEY_FILE = "key.bin"
 STATE_FILE = "state.bin"
 
 
-class IdentityError(Exception):
+class IdentityError(ProtocolError):
     pass
 
 
@@ -28,12 +29,12 @@ def load_or_create(root, source):
     if secret is not None:
         if len(secret) != 32 or not secp256k1.valid_secret(secret):
             raise IdentityError("key file holds an invalid secret; re-provision the device")
-        return secret, secp256k1.pubkey(secret), False
+        return secret, pubkey(secret), False
     secret = source.secret()
     while not secp256k1.valid_secret(secret):
         secret = source.secret()
     records.store(path, KEY_MAGIC, secret)
-    return secret, secp256k1.pubkey(secret), True
+    return secret, pubkey(secret), True
 
 
 def next_boot(root):

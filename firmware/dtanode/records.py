@@ -6,19 +6,19 @@
 import hashlib
 import os
 
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError, ProtocolError
 
 CHECK_LEN = 8
 MAX_PAYLOAD = 255
 
 
-class Missing(Exception):
+class Missing(ProtocolError):
     pass
 
 
 def encode(magic, payload):
     if len(magic) != 4 or len(payload) > MAX_PAYLOAD:
-        raise ValueError("bad record")
+        raise EncodeError("bad record")
     head = magic + bytes((1, len(payload))) + payload
     return head + hashlib.sha256(head).digest()[:CHECK_LEN]
 

@@ -11,9 +11,17 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from dtacore import network as networks
+from dtacore import wire
+
 from dta.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("~/.local/share/dta").expanduser()
+# The files in a data directory, named once (docs/operations.md lists them).
+CONFIG_FILE = "dta.toml"
+REGISTRY_DB = "dta.sqlite3"   # the gateway's device registry
+LOG_DB = "log.sqlite3"        # the transparency log
+ANCHOR_DB = "anchors.sqlite3"  # the anchorer's seal chain
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,9 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    # Device hellos larger than this are dropped before parsing (the frame module has its own limit).
-    max_frame: int = 512
+    # Device frames larger than this are dropped before parsing; at most wire.MAX_FRAME, the
+    # frame format's own limit (a gateway may only be stricter).
+    max_frame: int = wire.MAX_FRAME
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,11 @@ class ChainConfig:
     fee_target_blocks: int = 6
     # Replace (BIP 125) an anchor still unconfirmed after this many blocks.
     bump_after: int = 3
+
+    def k_for(self, network: str) -> int:
+        """Confirmations before an anchor on `network` is final (the configured figure, else
+        the network's default)."""
+        return self.confirmations or networks.by_name(network).default_k
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,16 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
-    def db_path(self) -> Path:
-        return self.data_dir / "dta.sqlite3"
+    def registry_db(self) -> Path:
+        return self.data_dir / REGISTRY_DB
+
+    @property
+    def log_db(self) -> Path:
+        return self.data_dir / LOG_DB
+
+    @property
+    def anchor_db(self) -> Path:
+        return self.data_dir / ANCHOR_DB
 
 
 # Environment variable -> (section, key). Section None means a top-level key.
@@ -127,7 +149,7 @@ def load(path: str | os.PathLike | None = None, env: dict | None = None) -> Conf
     candidate = path or env.get("DTA_CONFIG")
     if not candidate:
         data_dir = Path(env.get("DTA_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
-        default = data_dir / "dta.toml"
+        default = data_dir / CONFIG_FILE
         candidate = default if default.exists() else None
     if candidate:
         where = str(candidate)
@@ -138,8 +160,18 @@ def load(path: str | os.PathLike | None = None, env: dict | None = None) -> Conf
             raise ConfigError(f"config file not found: {candidate}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
-    cfg = from_dict(data, where)
-    return apply_env(cfg, env)
+    cfg = apply_env(from_dict(data, where), env)
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: Config) -> None:
+    if networks.by_name(cfg.chain.network) is None:
+        raise ConfigError(f"chain.network: unknown network {cfg.chain.network!r} (known: "
+                          f"{', '.join(n.name for n in networks.NETWORKS)})")
+    if not 1 <= cfg.gateway.max_frame <= wire.MAX_FRAME:
+        raise ConfigError(f"gateway.max_frame: {cfg.gateway.max_frame} is outside 1..{wire.MAX_FRAME} "
+                          "(the frame format's limit)")
 
 
 def apply_env(cfg: Config, env) -> Config:

@@ -1,10 +1,12 @@
-"""The host's small error hierarchy.
+"""The host's error hierarchy: every error the host raises on purpose derives from DtaError.
 
-Wire and proof errors come from the shared protocol package (``dtacore.errors``) so that host and
-device raise the same types for the same bytes; they are re-exported here.
+Errors about bytes that cross the wire (frames, proofs, notes, transactions) come from the shared
+protocol package, ``dtacore.errors`` (ProtocolError > DecodeError, VerifyError, EncodeError), so
+that host and device raise the same types for the same bytes; they are re-exported here, and
+``USER_ERRORS`` is what a command catches to turn any of them into a sentence for the user.
 """
 
-from dtacore.errors import DecodeError, ProtocolError, VerifyError
+from dtacore.errors import DecodeError, EncodeError, ProtocolError, VerifyError
 
 
 class DtaError(Exception):
@@ -12,16 +14,43 @@ class DtaError(Exception):
 
 
 class ConfigError(DtaError):
-    """A configuration file, environment variable or option is malformed."""
+    """A configuration file, environment variable, option or board file is malformed."""
 
 
 class StoreError(DtaError):
-    """The local store is unusable (corrupt, wrong schema, locked)."""
+    """A local store is unusable (corrupt, wrong schema, locked) or lacks what was asked."""
 
 
 class ServiceError(DtaError):
-    """A local service (broker, node, VM) could not be started or reached."""
+    """A service (broker, node, VM, identity provider) could not be started or reached."""
 
 
-__all__ = ["DtaError", "ConfigError", "StoreError", "ServiceError",
-           "ProtocolError", "DecodeError", "VerifyError"]
+class NodeUnreachable(ServiceError):
+    """No answer from the Bitcoin node (connection refused, timeout, HTTP failure)."""
+
+
+class ChainError(DtaError):
+    """Anchoring or chain access went wrong in a way the caller should report."""
+
+
+class RpcError(ChainError):
+    """The node answered a JSON-RPC call with an error."""
+
+    def __init__(self, method: str, code: int, message: str):
+        super().__init__(f"{method}: {message} (code {code})")
+        self.method, self.code, self.message = method, code, message
+
+
+class AuthorityError(DtaError):
+    """The authority's state is missing, already exists, or cannot be unlocked."""
+
+
+class WrongPassphrase(AuthorityError):
+    """The passphrase does not open the sealed secrets (or the file was modified)."""
+
+
+USER_ERRORS = (DtaError, ProtocolError)
+
+__all__ = ["DtaError", "ConfigError", "StoreError", "ServiceError", "NodeUnreachable",
+           "ChainError", "RpcError", "AuthorityError", "WrongPassphrase", "USER_ERRORS",
+           "ProtocolError", "DecodeError", "VerifyError", "EncodeError"]

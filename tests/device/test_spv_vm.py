@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from dta.chain.anchorer import Anchorer
-from dta.chain.store import AnchorStore
+from dta.anchor.anchorer import Anchorer
+from dta.anchor.store import AnchorStore
 from dta.services import micropython as mp
 from dta.services.paths import FIRMWARE_DIR
 
@@ -19,6 +19,7 @@ RUNNER_SOURCE = '''# Runs dtacore.spv over a case file on the MicroPython VM (an
 import sys
 
 from dtacore import spv
+from dtacore.network import REGTEST
 from dtacore.errors import DecodeError, VerifyError
 from binascii import hexlify, unhexlify
 
@@ -26,7 +27,7 @@ from binascii import hexlify, unhexlify
 def run(line):
     parts = line.split()
     if parts[0] == "chain":
-        tip = spv.verify_chain(unhexlify(parts[2]), unhexlify(parts[3]), int(parts[1]))
+        tip = spv.verify_chain(unhexlify(parts[2]), unhexlify(parts[3]), int(parts[1]), REGTEST)
         return "ok " + hexlify(tip).decode()
     if parts[0] == "proof":
         header = spv.tx_in_proof(unhexlify(parts[1]), unhexlify(parts[2]))
@@ -145,11 +146,12 @@ def test_vm_and_host_agree_on_every_case(cases):
 STREAM_SOURCE = """
 import sys
 from dtacore import spv
+from dtacore.network import REGTEST
 from binascii import hexlify
 f = open(sys.argv[1], "rb")
 buf = bytearray(80)
 f.readinto(buf)
-tip = spv.ChainTip(bytes(buf), int(sys.argv[2]))
+tip = spv.ChainTip(bytes(buf), int(sys.argv[2]), REGTEST)
 n = 0
 while f.readinto(buf) == 80:
     tip.add(buf)
@@ -161,10 +163,11 @@ print(n, tip.height, hexlify(tip.hash).decode())
 def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
     """Headers go through one preallocated buffer: 1000 headers (80 KB) stream through the
     64 KiB heap of an ESP32 without PSRAM. A private node, so the shared one keeps its subsidy."""
-    from dtacore import spv
-    from dta.chain.local import BURN
-    from dta.chain.rpc import Node
-    from dta.services.regtest import RegtestNode, available
+    from dtacore import bitcoin, spv
+    from dtacore.network import REGTEST
+
+    from dta.anchor.rpc import Node
+    from dta.services.regtest import BURN, RegtestNode, available
     if not available():
         pytest.fail("bcoin regtest node not installed: run `make devnet` (make test does)")
     with RegtestNode(tmp_path / "node") as server:
@@ -181,20 +184,22 @@ def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     n, height, tip_hash = res.stdout.decode().split()
     assert (int(n), int(height)) == (1000, tip)
-    assert spv.reverse(bytes.fromhex(tip_hash)).hex() == tip_rpc
-    assert bytes.fromhex(tip_hash) == spv.verify_chain(data[:80], data[80:], start)
+    assert bitcoin.reverse(bytes.fromhex(tip_hash)).hex() == tip_rpc
+    assert bytes.fromhex(tip_hash) == spv.verify_chain(data[:80], data[80:], start, REGTEST)
 
 
 BIRTH_SOURCE = """
 import sys
 from binascii import unhexlify as u
-from dtacore import anchor, spv
+from dtacore import receipt, spv
 from dtacore.errors import ProtocolError
+from dtacore.network import REGTEST
 for line in open(sys.argv[1]):
     f = line.split()
     try:
-        txid = anchor.check_birth_tx(u(f[0]), u(f[1]), u(f[2]))
-        print("ok", spv.verify_confirmed(txid, u(f[3]), u(f[4]), int(f[5]), u(f[6]), int(f[7])))
+        txid = receipt.check_birth_anchor(u(f[0]), u(f[2]), u(f[1]))
+        print("ok", spv.verify_confirmed(txid, u(f[3]), u(f[4]), int(f[5]), u(f[6]), int(f[7]),
+                                         REGTEST))
     except ProtocolError as e:
         print(type(e).__name__, e)
 """
@@ -202,8 +207,11 @@ for line in open(sys.argv[1]):
 
 def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
     """What the handshake will do: is this key the D-TA's, k blocks deep from the checkpoint?"""
-    from dta.chain import receipt as R
-    from dtacore import anchor
+    from dtacore import receipt as links
+
+    from dta.anchor import evidence
+    from dta.authority.identity import PublicFacts
+    from dta.verify import TrustRoot, verify_birth
     node = regtest_node.node
     signer, funding = regtest_node.funded_key()
     dta_id = os.urandom(32)
@@ -214,13 +222,14 @@ def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
     regtest_node.mine(K)
     a.step()
     row = a.store.get(0)
-    ev = R.birth_evidence(node, network="regtest", dta_id=dta_id, identity_pubkey=signer.public_key,
-                          txid=row.txid, raw_tx=row.current["raw"], block_hash=row.block_hash, k=K,
-                          checkpoint_height=row.height - 3)
-    trusted = bytes.fromhex(node.header_hex(node.block_hash(ev["checkpoint_height"])))
-    headers = b"".join(bytes.fromhex(h) for h in ev["headers"])
-    base = [ev["tx"], dta_id.hex(), signer.public_key.hex(), ev["txout_proof"], trusted.hex(),
-            str(ev["checkpoint_height"]), headers.hex(), str(K)]
+    facts = PublicFacts(dta_id, "vm", "regtest", signer.public_key, 0, "test")
+    ev = evidence.birth(node, facts, txid=row.txid, raw_tx=bytes.fromhex(row.current["raw"]),
+                        block_hash=row.block_hash, k=K, checkpoint_height=row.height - 3)
+    chain = ev.chain
+    trusted = bytes.fromhex(node.header_hex(node.block_hash(chain.checkpoint_height)))
+    headers = chain.header_bytes
+    base = [chain.tx.hex(), dta_id.hex(), signer.public_key.hex(), chain.txout_proof.hex(),
+            trusted.hex(), str(chain.checkpoint_height), headers.hex(), str(K)]
 
     def case(**change):
         f = list(base)
@@ -231,9 +240,9 @@ def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
     cases = [case(),
              case(_1=os.urandom(32).hex()),                              # another D-TA id
              case(_2=("03" + "cd" * 32)),                                # another key
-             case(_3=flip(bytes.fromhex(ev["txout_proof"]), 100).hex()),  # merkle proof
+             case(_3=flip(chain.txout_proof, 100).hex()),                # merkle proof
              case(_4=flip(trusted, 0).hex()),                            # wrong checkpoint
-             case(_6=headers[:80 * (ev["block_index"] + 1)].hex()),      # too few confirmations
+             case(_6=headers[:80 * (chain.block_index + 1)].hex()),      # too few confirmations
              case(_6=(headers[:80] + headers[160:]).hex())]              # a header missing
     (tmp_path / "cases.txt").write_text("\n".join(cases) + "\n")
     script = tmp_path / "birth.py"
@@ -246,6 +255,6 @@ def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
     assert lines == host.stdout.splitlines()
     assert lines[0] == f"ok {row.height}"
     assert all(not line.startswith("ok") for line in lines[1:]), lines
-    v = R.verify_birth(ev, k=K, trusted_header=trusted, trusted_height=ev["checkpoint_height"])
+    v = verify_birth(ev, TrustRoot(trusted, chain.checkpoint_height), k=K)
     assert v.height == row.height  # the host verifier agrees on the accepted case
-    assert anchor.check_birth_tx(bytes.fromhex(ev["tx"]), dta_id, signer.public_key)
+    assert links.check_birth_anchor(chain.tx, signer.public_key, dta_id)

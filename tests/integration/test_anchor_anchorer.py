@@ -2,13 +2,13 @@
 
 import os
 
-from dta.chain.anchorer import Anchorer
-from dta.chain.rpc import Node
-from dta.chain.store import CONFIRMED, FINAL, PENDING, UNCONFIRMED, AnchorStore
+from dta.anchor.anchorer import Anchorer
+from dta.anchor.rpc import Node
+from dta.anchor.store import CONFIRMED, FINAL, PENDING, UNCONFIRMED, AnchorStore
 from dta.services.mosquitto import free_port
 from dta.services.regtest import RegtestNode
-from dta.authority.identity import Signer
-from dta.chain.address import p2wpkh_script
+from dta.signing import Signer
+from dta.anchor.address import p2wpkh_script
 from tests.fixtures.chain import SEGWIT_HEIGHT, Regtest, wait_for
 
 DTA_ID = bytes(range(32))
@@ -229,7 +229,7 @@ def test_run_loop_until_stopped(tmp_path, regtest_node, funded_signer):
 
 
 def test_top_up_the_seal_with_a_second_funding_output(tmp_path, regtest_node, funded_signer):
-    from dta.chain.address import p2wpkh_script
+    from dta.anchor.address import p2wpkh_script
     signer, funding = funded_signer
     node = regtest_node.node
     a = make(tmp_path, signer, funding, node)

@@ -6,11 +6,12 @@ import os
 import pytest
 
 from dtacore import anchor
-from dta.chain import tx as chaintx
-from dta.chain.address import p2wpkh_script
-from dta.chain.anchorer import Anchorer
-from dta.chain.store import CONFIRMED, FINAL, UNCONFIRMED, AnchorStore
-from dta.chain.tx import PayloadTooLarge, build_anchor
+from dta.anchor import tx as chaintx
+from dta.anchor.address import p2wpkh_script
+from dta.anchor.anchorer import Anchorer
+from dta.anchor.store import CONFIRMED, FINAL, UNCONFIRMED, AnchorStore
+from dta.anchor.tx import PayloadTooLarge, build_anchor
+from dta.errors import ChainError
 
 DTA_ID = bytes(range(32))
 
@@ -50,7 +51,7 @@ def test_birth_record_anchored_and_confirmed(tmp_path, regtest_node, funded_sign
 
 
 def test_funding_found_by_watching_blocks(tmp_path, regtest_node):
-    from dta.authority.identity import Signer
+    from dta.signing import Signer
     signer = Signer(os.urandom(32))
     funding = regtest_node.fund(p2wpkh_script(signer.public_key))
     a = make_anchorer(tmp_path, signer, None, regtest_node.node)
@@ -77,8 +78,9 @@ def test_three_checkpoints_chained_each_spending_the_previous(tmp_path, regtest_
         assert payload == row.payload
         prev = (row.txid, chaintx.SEAL_VOUT)
     kinds = [anchor.decode(r.payload) for r in rows]
-    assert [k[2] for k in kinds] == [None, 1, 2, 3]
-    assert [k[4] for k in kinds[1:]] == [root(1), root(2), root(3)]
+    assert kinds[0] == anchor.BirthAnchor(anchor.KIND_BIRTH, DTA_ID)
+    assert [k.sequence for k in kinds[1:]] == [1, 2, 3]
+    assert [k.root for k in kinds[1:]] == [root(1), root(2), root(3)]
 
 
 def test_second_root_for_same_sequence_refused(tmp_path, regtest_node, funded_signer):
@@ -86,7 +88,7 @@ def test_second_root_for_same_sequence_refused(tmp_path, regtest_node, funded_si
     a = make_anchorer(tmp_path, signer, funding, regtest_node.node)
     a.submit_checkpoint(1, 10, root(1))
     assert a.submit_checkpoint(1, 10, root(1)).step == 1
-    with pytest.raises(Exception, match="another root"):
+    with pytest.raises(ChainError, match="another root"):
         a.submit_checkpoint(1, 10, root(2))
 
 
@@ -107,13 +109,14 @@ def test_refuses_a_node_on_another_network(tmp_path, regtest_node, funded_signer
     a = make_anchorer(tmp_path, signer, funding, regtest_node.node)
     a.network = "mainnet"
     a.submit_birth()
-    with pytest.raises(Exception, match="node is on regtest, this D-TA anchors on mainnet"):
+    with pytest.raises(ChainError, match="node is on regtest, this D-TA anchors on mainnet"):
         a.step()
     assert a.store.get(0).state == "pending"
 
 
 def test_rpc_errors_are_typed(regtest_node):
-    from dta.chain.rpc import ChainError, Node, NodeUnreachable, RpcError
+    from dta.anchor.rpc import Node
+    from dta.errors import ChainError, NodeUnreachable, RpcError
     good = regtest_node.url
     wrong_key = good.replace(regtest_node.server.api_key, "0" * 32)
     with pytest.raises(ChainError, match="authentication failed"):

@@ -4,10 +4,10 @@ second spend, on a real node."""
 import os
 
 from dtacore import anchor
-from dta.chain import history
-from dta.chain.anchorer import Anchorer
-from dta.chain.store import FINAL, AnchorStore
-from dta.chain.tx import Outpoint, build_anchor
+from dta.anchor import history
+from dta.anchor.anchorer import Anchorer
+from dta.anchor.store import FINAL, AnchorStore
+from dta.anchor.tx import Outpoint, build_anchor
 
 
 def setup(tmp_path, regtest_node, name):

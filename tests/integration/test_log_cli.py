@@ -51,12 +51,13 @@ def test_cli_flow(tmp_path):
     bad = json.loads(receipt)
     bad["entry"] = hexes[4]
     bad_res = run(tmp_path, "log", "verify", "-", input=json.dumps(bad))
-    assert bad_res.exit_code == 1 and "RootMismatchError" in bad_res.output
+    assert bad_res.exit_code == 1
+    assert "does not verify: inclusion proof: inclusion proof does not match root" in bad_res.output
 
     cons = json.loads(run(tmp_path, "log", "consistency", "5").output)
     assert merkle.verify_consistency_bytes(bytes.fromhex(cons["proof"]),
                                            bytes.fromhex(cons["root1"]),
-                                           bytes.fromhex(cons["root2"])) == (5, 6)
+                                           bytes.fromhex(cons["root2"]))[:2] == (5, 6)
     assert json.loads(run(tmp_path, "log", "verify", "--store").output) == {"ok": True,
                                                                             "entries": 6}
 
@@ -79,7 +80,7 @@ def test_cli_rejects_bad_entries(tmp_path):
 def test_cli_signs_with_authority_identity_key(tmp_path):
     from dtacore import note
 
-    from dta.log.keys import verify_digest
+    from dta.signing import verify as verify_digest
 
     (tmp_path / "pw").write_text("correct horse\n")
     pw = ["--passphrase-file", str(tmp_path / "pw")]

@@ -17,7 +17,8 @@ from dtacore import entries as E
 from dtacore import merkle, note
 
 from dta.log import LogStore
-from dta.log.keys import LocalSigner, verify_digest
+from dta.signing import Signer as LocalSigner
+from dta.signing import verify as verify_digest
 from dta.services.paths import FIRMWARE_DIR, REPO_DIR
 
 ORIGIN = "crash.example/log"
@@ -29,7 +30,7 @@ CHILD = r"""
 import random, sys
 from dtacore import entries as E
 from dta.log import Log, LogStore
-from dta.log.keys import LocalSigner
+from dta.signing import Signer as LocalSigner
 
 PK = bytes.fromhex("02" + "11" * 32)
 def entry(i):
@@ -100,6 +101,7 @@ def test_sigkill_loses_no_acknowledged_append(tmp_path):
             for c in stored.values():
                 cp = note.verify_checkpoint(c.note, ORIGIN, pubkey, verify_digest)
                 assert (cp.size, cp.root) == (c.tree_size, c.root)
-                proof = store.consistency_proof(c.tree_size, store.size)
-                merkle.verify_consistency(c.tree_size, store.size, c.root, head, proof)
+                proof = store.consistency_proof(size1=c.tree_size, size2=store.size)
+                merkle.verify_consistency(c.root, head, proof, size1=c.tree_size,
+                                          size2=store.size)
     assert acked > 0 and checkpoints

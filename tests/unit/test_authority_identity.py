@@ -8,40 +8,45 @@ import coincurve
 import pytest
 from click.testing import CliRunner
 
-from dta.authority import identity, keystore
-from dta.authority.birth import master_commitment
-from dta.chain import address
+from dtacore import birth as birth_record
+from dtacore.birth import master_commitment
+
+from dta import signing
+from dta.anchor import address
+from dta.authority import identity
 from dta.cli import main
+from dta.errors import AuthorityError, WrongPassphrase
 
 PASS = "correct horse battery staple"
 
 
 @pytest.fixture
 def authority(tmp_path):
-    birth = identity.initialise(tmp_path, PASS, name="unit", network="regtest")
-    return tmp_path, birth
+    facts = identity.initialise(tmp_path, PASS, name="unit", network="regtest")
+    return tmp_path, facts
 
 
 def test_init_writes_private_files_and_consistent_record(authority):
-    data_dir, birth = authority
+    data_dir, facts = authority
     adir = identity.authority_dir(data_dir)
     for name in (identity.SECRETS_FILE, identity.PUBLIC_FILE):
         assert stat.S_IMODE((adir / name).stat().st_mode) == 0o600
     secrets = identity.unlock(data_dir, PASS)
-    assert secrets.birth == birth
+    birth = secrets.birth
+    assert identity.PublicFacts.of(birth) == facts == identity.load_public(data_dir)
     assert birth.master_commitment == master_commitment(secrets.master_secret)
     assert birth.identity_pubkey == secrets.signer.public_key
     blob = (adir / identity.SECRETS_FILE).read_bytes()
     assert secrets.master_secret not in blob and birth.nonce not in blob
     public = json.loads((adir / identity.PUBLIC_FILE).read_text())
-    assert public["dta_id"] == hashlib.sha256(birth.encode()).hexdigest()
+    assert public["dta_id"] == hashlib.sha256(birth_record.encode(birth)).hexdigest()
     assert birth.nonce.hex() not in json.dumps(public)
 
 
 def test_wrong_passphrase_is_a_clear_error(authority):
     data_dir, _ = authority
-    with pytest.raises(keystore.WrongPassphrase, match="wrong passphrase"):
-        identity.load_signer(data_dir, "not it")
+    with pytest.raises(WrongPassphrase, match="wrong passphrase"):
+        identity.open_signer(data_dir, "not it")
 
 
 def test_modified_key_file_is_detected(authority):
@@ -50,31 +55,31 @@ def test_modified_key_file_is_detected(authority):
     blob = bytearray(path.read_bytes())
     blob[10] ^= 1  # inside the salt: header is authenticated
     path.write_bytes(bytes(blob))
-    with pytest.raises(keystore.WrongPassphrase):
+    with pytest.raises(WrongPassphrase):
         identity.unlock(data_dir, PASS)
 
 
 def test_refuses_to_overwrite(authority):
     data_dir, _ = authority
-    with pytest.raises(keystore.AuthorityError, match="refusing to overwrite"):
+    with pytest.raises(AuthorityError, match="refusing to overwrite"):
         identity.initialise(data_dir, PASS, name="again", network="regtest")
 
 
 def test_signer_compact_low_s_verifiable(authority):
     data_dir, _ = authority
-    signer = identity.load_signer(data_dir, PASS)
+    signer = identity.open_signer(data_dir, PASS)
     assert len(signer.public_key) == 33
     n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
     for i in range(20):
         digest = hashlib.sha256(bytes([i])).digest()
         sig = signer.sign_digest(digest)
         assert len(sig) == 64 and int.from_bytes(sig[32:], "big") <= n // 2
-        assert identity.verify_digest(signer.public_key, digest, sig)
+        assert signing.verify(signer.public_key, digest, sig)
         der = coincurve.ecdsa.cdata_to_der(coincurve.ecdsa.deserialize_compact(sig))
         assert coincurve.PublicKey(signer.public_key).verify(der, digest, hasher=None)
-    assert not identity.verify_digest(signer.public_key, hashlib.sha256(b"x").digest(), sig)
+    assert not signing.verify(signer.public_key, hashlib.sha256(b"x").digest(), sig)
     high_s = sig[:32] + (n - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
-    assert not identity.verify_digest(signer.public_key, digest, high_s)
+    assert not signing.verify(signer.public_key, digest, high_s)
 
 
 def test_bech32_address_matches_python_bitcoinlib_reference():

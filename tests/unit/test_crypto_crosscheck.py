@@ -11,10 +11,12 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from dtacore import _host, ccm, ecdh, ecdsa, hkdf
+from dtacore import ccm, ecdh, ecdsa, hkdf
+from dtacore import cpython_crypto as _host
 from dtacore import secp256k1 as ec
 from dtacore.der import sig_from_der, sig_to_der
-from dtacore.errors import VerifyError
+from dtacore.errors import EncodeError, VerifyError
+from dtacore.fixedbase import pubkey
 
 SEED = os.urandom(16)
 ECDSA_CASES, ECDH_CASES, CCM_CASES = 4000, 3000, 3000
@@ -32,7 +34,7 @@ def test_ecdsa_both_ways():
     for i in range(ECDSA_CASES):
         d, digest, extra = _secret(rng), rng.randbytes(32), rng.randbytes(32)
         key = coincurve.PrivateKey(d)
-        pub = ec.pubkey(d, compressed=bool(i & 1))
+        pub = pubkey(d, compressed=bool(i & 1))
         assert pub == key.public_key.format(compressed=bool(i & 1))
         sig = ecdsa.sign(d, digest, extra if i % 3 else None)
         # libsecp256k1's RFC 6979 with ndata: the same signature, byte for byte
@@ -64,30 +66,32 @@ def test_ccm_both_ways():
         msg = rng.randbytes(rng.choice((0, 1, 15, 16, 17, 31, 64, rng.randint(0, 300))))
         aad = rng.randbytes(rng.choice((0, 0, 1, 13, 16, rng.randint(0, 100))))
         theirs = AESCCM(key, tag_length=tag)
-        ct = ccm.encrypt(key, nonce, msg, aad, tag)
+        ct = ccm.encrypt(_host.aes(key), nonce, msg, aad, tag)
         assert theirs.decrypt(nonce, ct, aad) == msg
         other = theirs.encrypt(nonce, msg, aad)
-        assert ct == other and ccm.decrypt(key, nonce, other, aad, tag) == msg
+        assert ct == other and ccm.decrypt(_host.aes(key), nonce, other, aad, tag) == msg
         flip = bytearray(other)
         flip[rng.randrange(len(flip))] ^= 1 << rng.randrange(8)
         with pytest.raises(VerifyError):
-            ccm.decrypt(key, nonce, bytes(flip), aad, tag)
+            ccm.decrypt(_host.aes(key), nonce, bytes(flip), aad, tag)
         with pytest.raises(InvalidTag):
             theirs.decrypt(nonce, bytes(flip), aad)
 
 
 @pytest.mark.parametrize("nonce_len,tag_len", [(6, 8), (14, 8), (13, 3), (13, 2), (13, 18), (13, 7)])
 def test_ccm_parameter_limits(nonce_len, tag_len):
-    for f in (ccm.encrypt, _host.ccm_encrypt):
-        with pytest.raises(ValueError):
-            f(bytes(16), bytes(nonce_len), b"m", b"", tag_len)
+    aes = _host.aes(bytes(16))
+    for f, key in ((ccm.encrypt, aes), (ccm.decrypt, aes), (_host.ccm_encrypt, bytes(16)),
+                   (_host.ccm_decrypt, bytes(16))):
+        with pytest.raises(EncodeError):
+            f(key, bytes(nonce_len), b"m" * 20, b"", tag_len)
 
 
 def test_ccm_short_data_and_hkdf_limits():
     with pytest.raises(VerifyError):
-        ccm.decrypt(bytes(16), bytes(13), b"\x00" * 7)
+        ccm.decrypt(_host.aes(bytes(16)), bytes(13), b"\x00" * 7)
     with pytest.raises(VerifyError):
         _host.ccm_decrypt(bytes(16), bytes(13), b"\x00" * 7)
     assert len(hkdf.hkdf(b"k", b"", b"", 255 * 32)) == 255 * 32
-    with pytest.raises(ValueError):
+    with pytest.raises(EncodeError):
         hkdf.hkdf(b"k", b"", b"", 255 * 32 + 1)

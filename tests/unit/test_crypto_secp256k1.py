@@ -7,9 +7,10 @@ import random
 import coincurve
 import pytest
 
-from dtacore import ct, der, ecdh, ecdsa, ecmult, ecverify, gtable, gtable_gen
+from dtacore import cpython_crypto, ct, der, ecdh, ecdsa, ecmult, ecverify, gtable, gtable_gen
 from dtacore import secp256k1 as ec
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
+from dtacore.fixedbase import pubkey
 
 RNG = random.Random(1234)
 
@@ -32,7 +33,7 @@ def test_rom_tables_equal_derivation():
                                ec.LAMBDA, ec.N - ec.LAMBDA])
 def test_edge_scalars_match_coincurve(k):
     secret = k.to_bytes(32, "big")
-    assert ec.pubkey(secret, False) == coincurve.PrivateKey(secret).public_key.format(False)
+    assert pubkey(secret, False) == coincurve.PrivateKey(secret).public_key.format(False)
     peer = coincurve.PrivateKey(os.urandom(32))
     want = coincurve.PublicKey(peer.public_key.format()).multiply(secret).format()[1:]
     assert ecdh.shared_x(secret, peer.public_key.format()) == want
@@ -42,9 +43,9 @@ def test_edge_scalars_match_coincurve(k):
 def test_secret_range():
     for bad in (bytes(32), ec.N.to_bytes(32, "big"), b"\xff" * 32, b"\x01" * 31, b"\x01" * 33):
         assert not ec.valid_secret(bad)
-        with pytest.raises(ValueError):
-            ec.pubkey(bad)
-        with pytest.raises(ValueError):
+        with pytest.raises(EncodeError):
+            pubkey(bad)
+        with pytest.raises(EncodeError):
             ecdsa.sign(bad, bytes(32))
     assert ec.valid_secret((ec.N - 1).to_bytes(32, "big"))
 
@@ -158,7 +159,7 @@ def test_verify_ranges_and_high_s():
         d = os.urandom(32)
     digest = os.urandom(32)
     sig = ecdsa.sign(d, digest, os.urandom(32))
-    pub = ec.pubkey(d)
+    pub = pubkey(d)
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     assert s <= ec.N // 2 and ecdsa.verify(pub, digest, sig)
     high = sig[:32] + (ec.N - s).to_bytes(32, "big")
@@ -174,10 +175,24 @@ def test_sign_is_deterministic_and_extra_changes_it():
     d, digest = b"\x07" * 32, b"\x09" * 32
     assert ecdsa.sign(d, digest) == ecdsa.sign(d, digest)
     assert ecdsa.sign(d, digest, b"\x01" * 32) != ecdsa.sign(d, digest, b"\x02" * 32)
-    with pytest.raises(ValueError):
+    with pytest.raises(EncodeError):
         ecdsa.sign(d, digest, b"\x01" * 16)
-    with pytest.raises(ValueError):
+    with pytest.raises(EncodeError):
         ecdsa.sign(d, digest[:31])
+
+
+@pytest.mark.parametrize("size", [0, 31, 33, 64])
+def test_a_digest_that_is_not_32_bytes_is_an_error_on_both_backends(size):
+    # Not truncated to the leftmost 256 bits as ECDSA would allow, and never a silent False.
+    d = b"\x07" * 32
+    pub = pubkey(d)
+    sig = ecdsa.sign(d, bytes(32))
+    for verify in (ecdsa.verify, cpython_crypto.verify):
+        with pytest.raises(EncodeError, match="32 bytes"):
+            verify(pub, bytes(size), sig)
+    for sign in (ecdsa.sign, cpython_crypto.sign):
+        with pytest.raises(EncodeError, match="32 bytes"):
+            sign(d, bytes(size))
 
 
 def test_ct_equal():

@@ -8,7 +8,8 @@ import pytest
 from dtacore import note
 from dtacore.errors import DecodeError
 
-from dta.log.keys import LocalSigner, verify_digest
+from dta.signing import Signer as LocalSigner
+from dta.signing import verify as verify_digest
 
 SIGNER = LocalSigner(hashlib.sha256(b"note test").digest())
 ROOT = hashlib.sha256(b"root").digest()

@@ -9,9 +9,13 @@ import pytest
 from dtacore import entries as E
 from dtacore import merkle, note
 
+from dta import receipt as receipts
 from dta.errors import StoreError
-from dta.log import Log, LogStore, Receipt, verify_receipt
-from dta.log.keys import LocalSigner, verify_digest
+from dta.log import Log, LogStore
+from dta.receipt import Receipt
+from dta.signing import Signer as LocalSigner
+from dta.signing import verify as verify_digest
+from dta.verify import LinkError, verify_log_receipt
 
 ORIGIN = "test.example/log"
 PK = bytes.fromhex("02" + "11" * 32)
@@ -141,8 +145,10 @@ def test_checkpoint_policy_by_count_and_window(tmp_path, signer):
               max_entries=4, clock=clock)
     for i in range(3):
         log.append(event(i))
+    assert log.tick() is None and log.store.checkpoints() == []  # appends never sign
+    log.append(event(3))  # 4 pending -> the next tick closes by count
     assert log.store.checkpoints() == []
-    log.append(event(3))  # 4 pending -> closes by count
+    assert log.tick().tree_size == 4
     assert [(c.seq, c.tree_size) for c in log.store.checkpoints()] == [(0, 4)]
     log.append(event(4))
     clock.t += 4.9
@@ -161,29 +167,31 @@ def test_receipts_and_consistency(tmp_path, signer):
     log = Log(LogStore(tmp_path / "log.sqlite3", origin=ORIGIN), signer, window_seconds=60,
               max_entries=10)
     log.append_many([event(i) for i in range(25)])  # 25 pending >= 10 -> one checkpoint of 25
+    first = log.tick()
     log.append_many([event(i) for i in range(25, 31)])
-    first = log.store.last_checkpoint()
     second = log.checkpoint()
-    with pytest.raises(StoreError):
+    assert log.checkpoint() == second  # no second checkpoint at one size
+    with pytest.raises(StoreError, match="no entry 31"):
         log.receipt(31)
     for i in (0, 13, 24, 25, 30):
-        r = Receipt.from_json(log.receipt(i).to_json())
-        entry, index, cp = verify_receipt(r, key_name=ORIGIN, public_key=signer.public_key)
-        assert index == i and entry == event(i)
+        r = receipts.parse(log.receipt(i).to_json())
+        entry, proof, cp = verify_log_receipt(r, signer.public_key, ORIGIN)
+        assert proof.index == i and entry == event(i)
         assert cp.size == (25 if i < 25 else 31)
-    proof = log.consistency(first.tree_size, second.tree_size)
-    assert merkle.verify_consistency_bytes(proof, first.root, second.root) == (25, 31)
+    proof = log.consistency(size1=first.tree_size, size2=second.tree_size)
+    assert merkle.verify_consistency_bytes(proof, first.root, second.root)[:2] == (25, 31)
     r = log.receipt(3, seq=second.seq)
     other = LocalSigner(bytes(31) + b"\x09")
-    with pytest.raises(note.SignatureError):
-        verify_receipt(r, key_name=ORIGIN, public_key=other.public_key)
-    with pytest.raises(merkle.RootMismatchError):
-        verify_receipt(Receipt(event(4).encode(), r.proof, r.checkpoint), key_name=ORIGIN,
-                       public_key=signer.public_key)
+    with pytest.raises(LinkError) as bad:
+        verify_log_receipt(r, other.public_key, ORIGIN)
+    assert bad.value.link == "checkpoint signature"
+    with pytest.raises(LinkError) as bad:
+        verify_log_receipt(Receipt(event(4).encode(), r.proof, r.checkpoint), signer.public_key,
+                           ORIGIN)
+    assert bad.value.link == "inclusion proof" and "does not match root" in bad.value.reason
     old = log.receipt(3, seq=first.seq)  # proof for size 25 against the size-31 checkpoint
-    with pytest.raises(merkle.ProofShapeError, match="tree size"):
-        verify_receipt(Receipt(old.entry, old.proof, r.checkpoint), key_name=ORIGIN,
-                       public_key=signer.public_key)
+    with pytest.raises(LinkError, match="tree size"):
+        verify_log_receipt(Receipt(old.entry, old.proof, r.checkpoint), signer.public_key, ORIGIN)
 
 
 def test_local_signer_signs_low_s_and_verifies():
@@ -226,7 +234,7 @@ def test_shared_fixture(transparency_log, log_signer):
     transparency_log.append(event(0))
     rec = transparency_log.checkpoint()
     r = transparency_log.receipt(0)
-    assert verify_receipt(r, key_name="test.example/log", public_key=log_signer.public_key)[1] == 0
+    assert verify_log_receipt(r, log_signer.public_key, "test.example/log")[1].index == 0
     assert rec.tree_size == 1
 
 

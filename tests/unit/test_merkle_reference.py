@@ -11,7 +11,7 @@ import pytest
 
 from dtacore import merkle
 
-from dta.log.tree import MerkleTree
+from dta.log.tree import MerkleTree, TreeError
 
 EXHAUSTIVE = 300
 SAMPLED = 3000
@@ -91,11 +91,11 @@ def test_inclusion_every_index_every_size(trees):
     for n in range(1, EXHAUSTIVE + 1):
         root = ours.root(n)
         for i in range(n):
-            proof = ours.inclusion_proof(i, n)
+            proof = ours.inclusion_proof(index=i, size=n)
             assert proof == path(i, 0, n)
-            merkle.verify_inclusion(merkle.hash_leaf(leaves[i]), i, n, proof, root)
+            merkle.verify_inclusion(merkle.hash_leaf(leaves[i]), proof, root, index=i, size=n)
         for i in range(0, n, 7):  # pymerkle is slower: every 7th index
-            assert ref.prove_inclusion(i + 1, n).path[1:] == ours.inclusion_proof(i, n)
+            assert ref.prove_inclusion(i + 1, n).path[1:] == ours.inclusion_proof(index=i, size=n)
 
 
 def test_inclusion_sampled_large(trees):
@@ -104,9 +104,10 @@ def test_inclusion_sampled_large(trees):
     for _ in range(600):
         n = rnd.randrange(EXHAUSTIVE, SAMPLED + 1)
         i = rnd.randrange(n)
-        proof = ours.inclusion_proof(i, n)
+        proof = ours.inclusion_proof(index=i, size=n)
         assert ref.prove_inclusion(i + 1, n).path[1:] == proof
-        merkle.verify_inclusion(merkle.hash_leaf(leaves[i]), i, n, proof, ours.root(n))
+        leaf = merkle.hash_leaf(leaves[i])
+        merkle.verify_inclusion(leaf, proof, ours.root(n), index=i, size=n)
 
 
 def test_consistency_every_pair(trees):
@@ -114,11 +115,11 @@ def test_consistency_every_pair(trees):
     _, _, subproof = rfc_model(tuple(leaves[:EXHAUSTIVE]))
     for n in range(1, EXHAUSTIVE + 1):
         root2 = ours.root(n)
-        for m in range(0, n + 1):
-            proof = ours.consistency_proof(m, n)
+        for m in range(1, n + 1):
+            proof = ours.consistency_proof(size1=m, size2=n)
             if 0 < m < n:
                 assert proof == subproof(m, 0, n, True), (m, n)
-            merkle.verify_consistency(m, n, ours.root(m), root2, proof)
+            merkle.verify_consistency(ours.root(m), root2, proof, size1=m, size2=n)
 
 
 def test_consistency_agrees_with_pymerkle(trees):
@@ -129,7 +130,8 @@ def test_consistency_agrees_with_pymerkle(trees):
     pairs += [tuple(sorted(rnd.sample(range(1, SAMPLED + 1), 2))) for _ in range(400)]
     for m, n in pairs:
         pymerkle.verify_consistency(ours.root(m), ours.root(n), ref.prove_consistency(m, n))
-        merkle.verify_consistency(m, n, ours.root(m), ours.root(n), ours.consistency_proof(m, n))
+        proof = ours.consistency_proof(size1=m, size2=n)
+        merkle.verify_consistency(ours.root(m), ours.root(n), proof, size1=m, size2=n)
 
 
 def test_consistency_sampled_large(trees):
@@ -139,32 +141,37 @@ def test_consistency_sampled_large(trees):
     for _ in range(400):
         n = rnd.randrange(EXHAUSTIVE, SAMPLED + 1)
         m = rnd.randrange(1, n + 1)
-        proof = ours.consistency_proof(m, n)
+        proof = ours.consistency_proof(size1=m, size2=n)
         assert proof == (subproof(m, 0, n, True) if m < n else [])
-        merkle.verify_consistency(m, n, ours.root(m), ours.root(n), proof)
+        merkle.verify_consistency(ours.root(m), ours.root(n), proof, size1=m, size2=n)
 
 
 def test_guards():
     t = MerkleTree()
     for i in range(5):
         t.append_leaf_hash(merkle.hash_leaf(bytes([i])))
-    with pytest.raises(ValueError):
-        t.inclusion_proof(5, 5)
-    with pytest.raises(ValueError):
-        t.inclusion_proof(0, 6)
-    with pytest.raises(ValueError):
-        t.consistency_proof(4, 3)
+    with pytest.raises(TreeError):
+        t.inclusion_proof(index=5, size=5)
+    with pytest.raises(TreeError):
+        t.inclusion_proof(index=0, size=6)
+    with pytest.raises(TreeError):
+        t.consistency_proof(size1=4, size2=3)
+    with pytest.raises(TreeError):  # RFC 9162 defines no proof from the empty tree
+        t.consistency_proof(size1=0, size2=5)
     with pytest.raises(merkle.ProofShapeError):
-        merkle.verify_inclusion(merkle.hash_leaf(b"x"), 0, 0, [], t.root())
+        merkle.verify_inclusion(merkle.hash_leaf(b"x"), [], t.root(), index=0, size=0)
     with pytest.raises(merkle.ProofShapeError):
-        merkle.verify_consistency(3, 2, t.root(3), t.root(2), [])
+        merkle.verify_consistency(t.root(3), t.root(2), [], size1=3, size2=2)
     with pytest.raises(merkle.ProofShapeError):
-        merkle.verify_consistency(2, 5, t.root(2), t.root(5), [])
+        merkle.verify_consistency(t.root(2), t.root(5), [], size1=2, size2=5)
     with pytest.raises(merkle.RootMismatchError):
-        merkle.verify_consistency(5, 5, t.root(5), t.root(4), [])
+        merkle.verify_consistency(t.root(5), t.root(4), [], size1=5, size2=5)
     with pytest.raises(merkle.ProofShapeError):
-        merkle.verify_consistency(5, 5, t.root(5), t.root(5), [t.root(1)])
-    merkle.verify_consistency(0, 5, merkle.empty_root(), t.root(5), [])
+        merkle.verify_consistency(t.root(5), t.root(5), [t.root(1)], size1=5, size2=5)
+    # RFC 9162 gives no proof from the empty tree: refused whatever root1 claims to be
+    for root1 in (merkle.empty_root(), t.root(3), bytes(32)):
+        with pytest.raises(merkle.ProofShapeError, match="empty tree"):
+            merkle.verify_consistency(root1, t.root(5), [], size1=0, size2=5)
 
 
 def test_append_and_proof_cost_is_logarithmic():
@@ -179,6 +186,6 @@ def test_append_and_proof_cost_is_logarithmic():
     assert written < 2 * 4096
     for n in (1000, 4096):
         for i in range(0, n, 37):
-            assert len(t.inclusion_proof(i, n)) <= (n - 1).bit_length()
+            assert len(t.inclusion_proof(index=i, size=n)) <= (n - 1).bit_length()
         for m in range(1, n, 41):
-            assert len(t.consistency_proof(m, n)) <= 2 * (n - 1).bit_length()
+            assert len(t.consistency_proof(size1=m, size2=n)) <= 2 * (n - 1).bit_length()

@@ -8,7 +8,7 @@ import pytest
 
 from dtacore import errors, merkle, note
 
-from dta.log.keys import verify_digest
+from dta.signing import verify as verify_digest
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle"
 FILES = sorted(VECTORS.glob("*/*/*.json"))

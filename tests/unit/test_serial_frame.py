@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from dtacore.errors import EncodeError
+
 from dtacore import serial_frame as sf
 from dtacore import wire
 
@@ -51,9 +53,9 @@ def test_lengths_outside_limits():
     bad = sf.SYNC + (wire.MAX_FRAME + 1).to_bytes(2, "big") + bytes(8)
     assert sf.Deframer().feed(bad) == [("error", "bad-length")]
     assert sf.Deframer().feed(sf.SYNC + b"\x00\x00" + bytes(8)) == [("error", "bad-length")]
-    with pytest.raises(ValueError):
+    with pytest.raises(EncodeError):
         sf.encode(b"")
-    with pytest.raises(ValueError):
+    with pytest.raises(EncodeError):
         sf.encode(bytes(wire.MAX_FRAME + 1))
 
 

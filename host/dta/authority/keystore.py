@@ -23,46 +23,50 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from dta.errors import DtaError
+from dta.errors import AuthorityError, WrongPassphrase
 
 MAGIC = b"DTAK"
 VERSION = 1
 HEADER_LEN = 36
-# scrypt N = 2^15, r = 8: ~32 MiB and ~0.1 s per unlock, the interactive setting from the scrypt paper.
+TAG_LEN = 16
+# scrypt N = 2^15, r = 8, p = 1: ~32 MiB and ~0.1 s per unlock, the interactive setting from the
+# scrypt paper. Files are written with r = 8, p = 1 and log2 N between MIN_LOG2_N (tests) and
+# DEFAULT_LOG2_N; reading accepts exactly those, checked before any work, so a tampered header
+# cannot make an unlock allocate gigabytes or run for minutes (the tag check comes after scrypt).
 DEFAULT_LOG2_N = 15
-# Refuse files that would make us allocate absurd memory (N = 2^20, r = 8 is ~1 GiB).
-MAX_LOG2_N = 20
-
-
-class AuthorityError(DtaError):
-    """The authority's state is missing, already exists, or cannot be unlocked."""
-
-
-class WrongPassphrase(AuthorityError):
-    pass
+MIN_LOG2_N = 10
+SCRYPT_R = 8
+SCRYPT_P = 1
 
 
 def _kdf(passphrase: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(passphrase.encode("utf-8"))
+    try:
+        secret = passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AuthorityError("the passphrase is not valid text (lone surrogate)") from None
+    return Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(secret)
 
 
 def seal(plaintext: bytes, passphrase: str, log2_n: int = DEFAULT_LOG2_N) -> bytes:
     if not passphrase:
         raise AuthorityError("an empty passphrase is not allowed")
+    if not MIN_LOG2_N <= log2_n <= DEFAULT_LOG2_N:
+        raise AuthorityError(f"scrypt log2 N must be {MIN_LOG2_N}..{DEFAULT_LOG2_N}")
     salt, nonce = os.urandom(16), os.urandom(12)
-    header = MAGIC + bytes([VERSION, log2_n, 8, 1]) + salt + nonce
-    key = _kdf(passphrase, salt, log2_n, 8, 1)
+    header = MAGIC + bytes([VERSION, log2_n, SCRYPT_R, SCRYPT_P]) + salt + nonce
+    key = _kdf(passphrase, salt, log2_n, SCRYPT_R, SCRYPT_P)
     return header + ChaCha20Poly1305(key).encrypt(nonce, plaintext, header)
 
 
 def unseal(blob: bytes, passphrase: str) -> bytes:
-    if len(blob) < HEADER_LEN + 16 or blob[:4] != MAGIC:
+    if len(blob) < HEADER_LEN + TAG_LEN or blob[:4] != MAGIC:
         raise AuthorityError("key file is not a D-TA key file (bad magic or truncated)")
     if blob[4] != VERSION:
         raise AuthorityError(f"key file version {blob[4]} is not supported")
     log2_n, r, p = blob[5], blob[6], blob[7]
-    if not (10 <= log2_n <= MAX_LOG2_N and 1 <= r <= 32 and 1 <= p <= 16):
-        raise AuthorityError("key file has out-of-range scrypt parameters")
+    if not (MIN_LOG2_N <= log2_n <= DEFAULT_LOG2_N and r == SCRYPT_R and p == SCRYPT_P):
+        raise AuthorityError(f"key file has scrypt parameters this version never writes "
+                             f"(log2 N {log2_n}, r {r}, p {p}): it was modified")
     header = blob[:HEADER_LEN]
     key = _kdf(passphrase, blob[8:24], log2_n, r, p)
     try:

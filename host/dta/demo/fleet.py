@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 import os
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from dta.config import Config
 from dta.emulator import EmulatedDevice
+from dta.errors import AuthorityError
 from dta.firmware.bundle import build
-from dta.gateway.cli import describe
 from dta.gateway.service import EventLog, Gateway
 from dta.services.mosquitto import Mosquitto
 
@@ -42,9 +41,10 @@ class Fleet:
         self._start_authority()
         self.gateway = Gateway(self.cfg, log=self.log)
         # Narrate first, then count: "all registered" is printed after the last registration.
-        self.gateway.listeners += [lambda e: self.say("gateway: " + describe(e)), self.events]
+        self.gateway.listeners += [lambda e: self.say("gateway: " + e.describe()), self.events]
         self.gateway.start()
-        self.say(f"gateway: listening on {mqtt.topic_prefix}/hello/+, registry {self.cfg.db_path}")
+        self.say(f"gateway: listening on {mqtt.topic_prefix}/hello/+, "
+                 f"registry {self.cfg.registry_db}")
         bundle = build("unix", self.workdir / "bundle-unix")
         self.say(f"firmware: bundle for board 'unix' built ({len(bundle.files)} files, .mpy)")
         for i in range(self.count):
@@ -59,41 +59,34 @@ class Fleet:
         """The demo's D-TA: made on first run (demo passphrase), reopened afterwards."""
         from dta.authority import identity
         from dta.log.service import Log
-        from dta.log.store import LogStore
 
         passphrase = os.environ.get(identity.PASSPHRASE_ENV) or DEMO_PASSPHRASE
         try:
-            facts = identity.load_public(self.workdir)
+            self.facts = identity.load_public(self.workdir)
             how = "reopened"
-        except identity.AuthorityError:
-            identity.initialise(self.workdir, passphrase, name="demo-dta", network="regtest")
-            facts = identity.load_public(self.workdir)
+        except AuthorityError:
+            self.facts = identity.initialise(self.workdir, passphrase, name="demo-dta",
+                                             network="regtest")
             how = "created"
-        self.signer = identity.load_signer(self.workdir, passphrase)
-        self.dta_id = bytes.fromhex(facts["dta_id"])
-        self.say(f"authority: {how} D-TA '{facts['name']}', id {facts['dta_id'][:16]}..., "
-                 f"secrets sealed with the demo passphrase (set {identity.PASSPHRASE_ENV} "
+        self.signer = identity.open_signer(self.workdir, passphrase)
+        self.say(f"authority: {how} D-TA '{self.facts.name}', id {self.facts.dta_id.hex()[:16]}"
+                 f"..., secrets sealed with the demo passphrase (set {identity.PASSPHRASE_ENV} "
                  f"to use your own)")
-        store = LogStore(self.workdir / "log.sqlite3", origin=self.cfg.log.origin)
-        self.log = Log(store, self.signer, window_seconds=self.cfg.log.window_seconds,
-                       max_entries=self.cfg.log.max_entries)
-        self.say(f"log: transparency log {self.cfg.log.origin} holds {store.size} entries")
+        self.log = Log.open(self.cfg, self.signer)
+        self.say(f"log: transparency log {self.cfg.log.origin} holds {self.log.store.size} "
+                 "entries")
 
     def checkpoint_and_anchor(self) -> None:
         """Close a checkpoint over what was logged, then anchor it (and the Birth Record) on a
-        private regtest node when one can be started; otherwise the roots stay pending."""
-        from dta.chain.local import anchor_locally
+        throwaway regtest node when one can be started; otherwise the roots stay pending."""
+        from dta.demo.throwaway_chain import anchor_on_throwaway_node
 
         last = self.log.store.last_checkpoint()
         cp = last if last and last.tree_size == self.log.store.size else self.log.checkpoint()
-        if cp is None:
-            self.say("log: nothing logged yet, no checkpoint to anchor")
-            return
         self.say(f"log: checkpoint #{cp.seq} signed by the D-TA: {cp.tree_size} entries, "
                  f"root {cp.root.hex()[:16]}...")
-        chain_dir = Path(tempfile.mkdtemp(prefix="chain-", dir=self.workdir))
-        anchor_locally(chain_dir, self.signer, self.dta_id, [(cp.seq, cp.tree_size, cp.root)],
-                       k=1, say=lambda m: self.say("anchor: " + m))
+        anchor_on_throwaway_node(self.workdir, self.signer, self.facts, self.log.store, k=1,
+                                 say=lambda m: self.say("anchor: " + m))
 
     def _narrator(self, name: str):
         def on_event(ev: dict) -> None:

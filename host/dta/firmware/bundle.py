@@ -24,7 +24,7 @@ from dta.services.paths import FIRMWARE_DIR, REPO_DIR
 
 PACKAGES = ("dtacore", "dtanode")
 # Shared-package modules that only CPython imports (backend.py picks them by implementation).
-HOST_ONLY = frozenset({"dtacore/_host"})
+HOST_ONLY = frozenset({"dtacore/cpython_crypto"})
 # mpy-cross -march per chip; pure bytecode runs on every port, the flag only records the target.
 MARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc"}
 DEFAULT_CACHE = REPO_DIR / ".cache"

@@ -5,6 +5,9 @@ Frames arrive over MQTT (here, paho) or a serial line (dta.gateway.serial_link);
 first), `hello` (a known device, higher boot counter), `rejected` (a reason code and a detail;
 nothing changes but the per-reason counter) or `failed` (the gateway itself could not finish, e.g.
 the log could not be written; nothing is stored).
+
+Data flows one way: the gateway appends to the log (write-ahead, inside the registry's
+transaction) and never signs; the log closes checkpoints on its own tick (dta.log.Log).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Callable
 
 import paho.mqtt.client as mqtt
 
+from dtacore import backend, entries, wire
+
 from dta.config import Config
 from dta.errors import DecodeError, ServiceError, VerifyError
 from dta.gateway.registry import Registry
-from dtacore import backend, entries, wire
 
 log = logging.getLogger("dta.gateway")
 
@@ -38,6 +42,19 @@ class Event:
     boot: int | None = None
     log_index: int | None = None   # the DeviceEnrolled entry written for a new device
 
+    def describe(self) -> str:
+        """One line for a gateway operator."""
+        if self.kind == "registered":
+            logged = "" if self.log_index is None else f", logged as entry #{self.log_index}"
+            return (f"new device {self.key_id} ({self.board}, firmware {self.firmware}) "
+                    f"registered, pending enrolment (boot #{self.boot}{logged})")
+        if self.kind == "hello":
+            return f"device {self.key_id} back online (boot #{self.boot})"
+        if self.kind == "failed":
+            return f"could not process a frame ({self.detail}); nothing was stored"
+        return (f"rejected a frame from {self.key_id or 'unknown device'}: {self.reason} "
+                f"({self.detail})")
+
 
 class Gateway:
     """`log`, when given, receives a DeviceEnrolled entry for every new device before the device
@@ -45,7 +62,7 @@ class Gateway:
 
     def __init__(self, cfg: Config, registry: Registry | None = None, log=None):
         self.cfg = cfg
-        self.registry = registry or Registry(cfg.db_path)
+        self.registry = registry or Registry(cfg.registry_db)
         self.log = log
         self.listeners: list[Callable[[Event], None]] = []
         self._client: mqtt.Client | None = None

@@ -1,16 +1,17 @@
-"""The log as the rest of the host uses it: append typed entries, close time-bound checkpoints,
-hand out receipts and proofs."""
+"""The log as the rest of the host uses it: append typed entries (write-ahead, group-committed),
+close time-bound checkpoints on the log's own tick, hand out receipts and proofs."""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 from dtacore import entries, merkle
 
 from dta.errors import StoreError
-from dta.log.receipt import Receipt, make_receipt
 from dta.log.store import CheckpointRecord, LogStore, Signer
+from dta.receipt import Receipt
 
 
 class GroupCommit:
@@ -70,7 +71,16 @@ class GroupCommit:
 class Log:
     """A LogStore plus its checkpoint policy: a checkpoint closes when `window_seconds` have passed
     since the last one (and something was appended) or `max_entries` are pending, whichever first.
+    Appends never sign: checkpoints close on the log's own tick (`tick`, `run_checkpoints`), so a
+    caller that appends inside its own transaction (the gateway's registry) holds no signer.
     """
+
+    @classmethod
+    def open(cls, cfg, signer: Signer) -> "Log":
+        """The log of the data directory in `cfg`, signing checkpoints with `signer` (the
+        authority's identity key: dta.authority.identity.open_signer)."""
+        return cls(LogStore.open(cfg), signer, window_seconds=cfg.log.window_seconds,
+                   max_entries=cfg.log.max_entries)
 
     def __init__(self, store: LogStore, signer: Signer, *, window_seconds: float = 1.0,
                  max_entries: int = 100_000, key_name: str | None = None, clock=time.time):
@@ -92,19 +102,15 @@ class Log:
         """Append durably (write-ahead: call before acting on the entry); returns the index.
         Thread-safe; concurrent calls are group-committed."""
         data = entry.encode() if isinstance(entry, entries.Entry) else bytes(entry)
-        index = self._group.append(data)
-        self.maybe_checkpoint()
-        return index
+        return self._group.append(data)
 
     def append_many(self, items) -> range:
         data = [e.encode() if isinstance(e, entries.Entry) else bytes(e) for e in items]
-        indices = self.store.append_many(data)
-        self.maybe_checkpoint()
-        return indices
+        return self.store.append_many(data)
 
     def maybe_checkpoint(self, now: float | None = None) -> CheckpointRecord | None:
-        """Close a checkpoint if the window or the count says so. Appends call this; a service
-        with idle periods also calls it on its own tick (or `dta log checkpoint --if-due`)."""
+        """Close a checkpoint if the window or the count says so (`tick` calls this; so does
+        `dta log checkpoint --if-due`)."""
         with self._cp_lock:
             now = self.clock() if now is None else now
             pending = self.store.size - self._last_size
@@ -123,10 +129,29 @@ class Log:
         self._last_size, self._last_time = rec.tree_size, rec.created_at
         return rec
 
+    def tick(self) -> CheckpointRecord | None:
+        """One turn of the checkpoint clock: pick up entries other processes appended to the
+        same file (`dta log append`), then close a checkpoint if one is due. A checkpoint
+        another process already closed over the same size is not repeated."""
+        size = self.store.refresh()
+        last = self.store.last_checkpoint()
+        if last is not None and last.tree_size >= size:
+            self._last_size, self._last_time = last.tree_size, last.created_at
+            return None
+        return self.maybe_checkpoint()
+
+    def run_checkpoints(self, stop: threading.Event,
+                        on_checkpoint: Callable[[CheckpointRecord], None] | None = None) -> None:
+        """Tick once per window until `stop` is set (a service's main loop or thread)."""
+        while not stop.wait(self.window):
+            cp = self.tick()
+            if cp is not None and on_checkpoint is not None:
+                on_checkpoint(cp)
+
     def receipt(self, index: int, seq: int | None = None) -> Receipt:
         """Receipt for entry `index` against checkpoint `seq` (default: the first covering it)."""
-        return make_receipt(self.store, index, seq)
+        return self.store.receipt(index, seq)
 
-    def consistency(self, size1: int, size2: int) -> bytes:
-        path = self.store.consistency_proof(size1, size2)
-        return merkle.encode_proof(merkle.PROOF_CONSISTENCY, size1, size2, path)
+    def consistency(self, *, size1: int, size2: int) -> bytes:
+        path = self.store.consistency_proof(size1=size1, size2=size2)
+        return merkle.encode_consistency(size1=size1, size2=size2, path=path)

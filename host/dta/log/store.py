@@ -27,6 +27,7 @@ from dtacore import merkle, note
 
 from dta.errors import StoreError
 from dta.log.tree import MerkleTree, TreeError
+from dta.receipt import Receipt
 
 SCHEMA_VERSION = 1
 H = merkle.HASH_SIZE
@@ -47,8 +48,8 @@ _TRIGGERS = "".join(
 
 
 class Signer(Protocol):
-    """What signs checkpoints: the authority identity key (dta.authority.identity) or the
-    log-local key (dta.log.keys)."""
+    """What signs checkpoints: dta.signing.Signer holding the authority's identity key
+    (dta.authority.identity.open_signer), or a key a test brings."""
 
     public_key: bytes  # 33-byte compressed secp256k1
 
@@ -87,6 +88,12 @@ class LogStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
         self._check_last_checkpoint()
+
+    @classmethod
+    def open(cls, cfg) -> "LogStore":
+        """The log of the data directory in `cfg` (a dta.config.Config)."""
+        Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        return cls(cfg.log_db, origin=cfg.log.origin)
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -261,13 +268,26 @@ class LogStore:
         self._check_size(size)
         return self.tree.root(size)
 
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+    def inclusion_proof(self, *, index: int, size: int) -> list[bytes]:
         self._check_size(size)
-        return self.tree.inclusion_proof(index, size)
+        return self.tree.inclusion_proof(index=index, size=size)
 
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+    def consistency_proof(self, *, size1: int, size2: int) -> list[bytes]:
         self._check_size(size2)
-        return self.tree.consistency_proof(size1, size2)
+        return self.tree.consistency_proof(size1=size1, size2=size2)
+
+    def receipt(self, index: int, seq: int | None = None) -> Receipt:
+        """Receipt for entry `index` against checkpoint `seq` (default: the first checkpoint
+        whose tree contains the entry)."""
+        if not 0 <= index < self._committed:
+            raise StoreError(f"no entry {index}: the log holds entries 0..{self._committed - 1}"
+                             if self._committed else f"no entry {index}: the log is empty")
+        cp = self.checkpoint_covering(index) if seq is None else self.checkpoint(seq)
+        if cp is None or cp.tree_size <= index:
+            raise StoreError(f"no checkpoint covers entry {index} yet (the next one will)")
+        path = self.inclusion_proof(index=index, size=cp.tree_size)
+        proof = merkle.encode_inclusion(index=index, size=cp.tree_size, path=path)
+        return Receipt(self.entry(index), proof, cp.note)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -306,16 +326,20 @@ class LogStore:
 
     def close_checkpoint(self, signer: Signer, *, key_name: str | None = None,
                          now: float | None = None) -> CheckpointRecord:
-        """Sign the current tree head as a C2SP checkpoint note and store it. Seq starts at 0."""
+        """Sign the current tree head as a C2SP checkpoint note and store it. Seq starts at 0.
+        A tree that has not grown since the last checkpoint gets no new one: the last is
+        returned (two checkpoints of one size would be two anchors, two fees, for nothing)."""
         with self._lock, self._txn():
             self._catch_up()
             size = self._committed
-            root = self.tree.root(size)
-            text = note.sign_checkpoint(self.origin, size, root, key_name or self.origin,
-                                        signer.public_key, signer.sign_digest)
             last = self._last_checkpoint()
             if last is not None and last.tree_size > size:
                 raise StoreError("tree shrank below the last checkpoint")
+            if last is not None and last.tree_size == size:
+                return last
+            root = self.tree.root(size)
+            text = note.sign_checkpoint(self.origin, size, root, key_name or self.origin,
+                                        signer.public_key, signer.sign_digest)
             seq = 0 if last is None else last.seq + 1
             rec = CheckpointRecord(seq, size, root, text, time.time() if now is None else now)
             self.db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",

@@ -17,6 +17,8 @@ from hashlib import sha256
 
 from dtacore import merkle
 
+from dta.errors import StoreError
+
 H = merkle.HASH_SIZE
 _NODE = merkle.NODE_PREFIX
 
@@ -26,7 +28,7 @@ _NODE = merkle.NODE_PREFIX
 _RANGE_CACHE = 4096
 
 
-class TreeError(ValueError):
+class TreeError(StoreError):
     """A proof or root was requested for a position the tree does not have."""
 
 
@@ -161,7 +163,7 @@ class MerkleTree:
             lv += 1
         return path
 
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+    def inclusion_proof(self, *, index: int, size: int) -> list[bytes]:
         """RFC 9162 PATH(index, D[0:size])."""
         if not 0 < size <= self.size:
             raise TreeError(f"no tree of size {size} (current size {self.size})")
@@ -169,13 +171,14 @@ class MerkleTree:
             raise TreeError(f"leaf index {index} not below tree size {size}")
         return self._path(0, index, size)
 
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        """RFC 9162 PROOF(size1, D[0:size2])."""
+    def consistency_proof(self, *, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 PROOF(size1, D[0:size2]) for 0 < size1 <= size2 (there is no proof from the
+        empty tree)."""
         if not 0 <= size2 <= self.size:
             raise TreeError(f"no tree of size {size2} (current size {self.size})")
-        if not 0 <= size1 <= size2:
-            raise TreeError(f"size1 {size1} is not in [0, size2={size2}]")
-        if size1 == size2 or size1 == 0:
+        if not 0 < size1 <= size2:
+            raise TreeError(f"size1 {size1} is not in [1, size2={size2}]")
+        if size1 == size2:
             return []
         level = (size1 & -size1).bit_length() - 1
         index = (size1 - 1) >> level

@@ -2,7 +2,9 @@
 
 It runs in memory on a free loopback port with a random API key, is ready when its JSON-RPC
 answers, and is stopped by PID. Its RPC dialect differences from Bitcoin Core are handled in
-dta.chain.rpc (the compatibility layer), not here.
+dta.anchor.rpc (the compatibility layer), not here. `prepare` mines it past the heights bcoin's
+regtest needs (segwit) and `fund_by_mining` pays a script a mature coinbase: what the demo and
+the tests do before anchoring on it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ import subprocess
 import time
 from pathlib import Path
 
-from dta.errors import ServiceError
+from dta.anchor.anchorer import COINBASE_MATURITY
+from dta.anchor.rpc import Node, RpcClient
+from dta.anchor.tx import Outpoint
+from dta.errors import NodeUnreachable, ServiceError
 from dta.services.mosquitto import free_port
 from dta.services.paths import DEVNET_DIR
 from dta.services.process import ChildService
 
 READY_TIMEOUT = 30.0
+# bcoin's regtest enforces segwit (BIP 9) from height 432.
+SEGWIT_HEIGHT = 440
+# Coinbases of blocks nobody needs: a P2WPKH to the all-zero hash (no known key).
+BURN = b"\x00\x14" + bytes(20)
 NODE_SCRIPT = DEVNET_DIR / "node_modules" / "bcoin" / "bin" / "node"
 
 
@@ -54,7 +63,6 @@ class RegtestNode(ChildService):
                 f"--prefix={self.workdir}", "--log-level=warning"]
 
     def start(self, timeout: float = READY_TIMEOUT) -> "RegtestNode":
-        from dta.chain.rpc import NodeUnreachable, RpcClient
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
@@ -80,3 +88,18 @@ class RegtestNode(ChildService):
             return self.log_path.read_text(errors="replace")[-500:]
         except OSError:
             return ""
+
+
+def prepare(node: Node) -> None:
+    """Mine past the heights bcoin's regtest needs before it relays segwit spends."""
+    missing = SEGWIT_HEIGHT - node.height()
+    if missing > 0:
+        node.generate_to_script(missing, BURN)
+
+
+def fund_by_mining(node: Node, script: bytes) -> Outpoint:
+    """Mine a block paying `script`, then enough blocks for its coinbase to mature."""
+    block = node.generate_to_script(1, script)[0]
+    tx = node.block_txs(block)[0]
+    node.generate_to_script(COINBASE_MATURITY, BURN)
+    return Outpoint(tx["txid"], 0, int(round(tx["vout"][0]["value"] * 100_000_000)))

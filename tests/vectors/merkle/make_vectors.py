@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[2] / "firmware"), str(HERE.parents[2] / "host")]
 
-from dtacore import merkle, note  # noqa: E402
+from dtacore import backend, merkle, note  # noqa: E402
 from dtacore.errors import ProtocolError  # noqa: E402
 
 from dta.log.tree import MerkleTree  # noqa: E402
@@ -64,7 +64,7 @@ def check_consistency(v):
 
 
 def check_checkpoint(v):
-    from dta.log.keys import verify_digest
+    from dta.signing import verify as verify_digest
     return note.verify_checkpoint(v["note"], v["key_name"], bytes.fromhex(v["pubkey"]),
                                   verify_digest)
 
@@ -83,8 +83,10 @@ def write(kind, case, mutation, v):
 
 def inclusion_cases(t, size, index):
     case = "size-%d-index-%d" % (size, index)
-    path = t.inclusion_proof(index, size)
-    enc = lambda p, s=size, i=index: merkle.encode_proof(merkle.PROOF_INCLUSION, s, i, p).hex()
+    path = t.inclusion_proof(index=index, size=size)
+
+    def enc(p, s=size, i=index):
+        return merkle.encode_inclusion(index=i, size=s, path=p).hex()
     base = {"leaf": leaf_data(index).hex(), "root": t.root(size).hex(), "proof": enc(path)}
     write("inclusion", case, "valid", base)
     write("inclusion", case, "wrong-leaf", dict(base, leaf=leaf_data(index + 1).hex()))
@@ -103,8 +105,10 @@ def inclusion_cases(t, size, index):
 
 def consistency_cases(t, size1, size2):
     case = "size1-%d-size2-%d" % (size1, size2)
-    path = t.consistency_proof(size1, size2)
-    enc = lambda p, a=size1, b=size2: merkle.encode_proof(merkle.PROOF_CONSISTENCY, a, b, p).hex()
+    path = t.consistency_proof(size1=size1, size2=size2)
+
+    def enc(p, a=size1, b=size2):
+        return merkle.encode_consistency(size1=a, size2=b, path=p).hex()
     base = {"root1": t.root(size1).hex(), "root2": t.root(size2).hex(), "proof": enc(path)}
     write("consistency", case, "valid", base)
     write("consistency", case, "wrong-root1", dict(base, root1=t.root(size1 - 1).hex()))
@@ -121,10 +125,27 @@ def consistency_cases(t, size1, size2):
         write("consistency", case, "bit-flip-in-hash-%d" % k, dict(base, proof=enc(p)))
 
 
+class DeterministicSigner:
+    # RFC 6979 without extra entropy, so that regenerating gives the same bytes.
+    def __init__(self, secret):
+        self.secret, self.public_key = secret, backend.pubkey(secret)
+
+    def sign_digest(self, digest):
+        return backend.sign(self.secret, digest)
+
+
+def from_empty_tree_cases(t, size2):
+    # RFC 9162 defines no consistency proof from the empty tree: refused, whatever root1 says.
+    case = "size1-0-size2-%d" % size2
+    enc = merkle.encode_consistency(size1=0, size2=size2, path=[]).hex()
+    base = {"root1": merkle.empty_root().hex(), "root2": t.root(size2).hex(), "proof": enc}
+    write("consistency", case, "from-empty-tree", base)
+    write("consistency", case, "from-empty-tree-any-root1", dict(base, root1=t.root(3).hex()))
+
+
 def checkpoint_cases(t):
-    from dta.log.keys import LocalSigner
-    signer = LocalSigner(VECTOR_SECRET)
-    other = LocalSigner(hashlib.sha256(b"another key").digest())
+    signer = DeterministicSigner(VECTOR_SECRET)
+    other = DeterministicSigner(hashlib.sha256(b"another key").digest())
     size = 13
     text = note.sign_checkpoint(ORIGIN, size, t.root(size), ORIGIN, signer.public_key,
                                 signer.sign_digest)
@@ -149,6 +170,7 @@ def main():
         inclusion_cases(t, size, index)
     for size1, size2 in ((3, 7), (4, 8), (6, 13), (13, 32)):
         consistency_cases(t, size1, size2)
+    from_empty_tree_cases(t, 7)
     checkpoint_cases(t)
 
 

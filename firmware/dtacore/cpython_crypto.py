@@ -1,0 +1,99 @@
+# The CPython crypto backend behind dtacore.backend (never imported on MicroPython, left out of
+# device bundles): coincurve (libsecp256k1) for secp256k1, `cryptography` for AES. Same
+# contracts, same errors as the pure modules.
+
+import coincurve
+from coincurve._libsecp256k1 import ffi
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+from dtacore import ccm as _ccm
+from dtacore.der import sig_from_der, sig_to_der
+from dtacore.ecdsa import EXTRA_LEN, HALF_N, N, check_digest, compact_scalars
+from dtacore.errors import EncodeError, VerifyError
+from dtacore.secp256k1 import valid_secret
+
+_NULL = ffi.NULL
+
+
+def pubkey(secret, compressed=True):
+    if not valid_secret(secret):
+        raise EncodeError("secret out of range")
+    return coincurve.PrivateKey(bytes(secret)).public_key.format(compressed)
+
+
+def sign(secret, digest, extra=None):
+    if not valid_secret(secret):
+        raise EncodeError("secret out of range")
+    check_digest(digest)
+    nonce = (_NULL, _NULL)
+    if extra is not None:
+        if len(extra) != EXTRA_LEN:
+            raise EncodeError("extra entropy must be 32 bytes")
+        nonce = (_NULL, ffi.from_buffer(bytes(extra)))
+    der = coincurve.PrivateKey(bytes(secret)).sign(bytes(digest), hasher=None, custom_nonce=nonce)
+    return sig_from_der(der)
+
+
+def prepare(pubkey):
+    # libsecp256k1 needs no per-key table: a prepared key is the validated key itself.
+    from dtacore.secp256k1 import decode_point
+    decode_point(pubkey)
+    return bytes(pubkey)
+
+
+def verify(pubkey, digest, sig, allow_high_s=False):
+    pubkey = getattr(pubkey, "pubkey", pubkey)  # an ecdsa.PreparedKey from the pure side
+    rs = compact_scalars(digest, sig, allow_high_s)
+    if rs is None:
+        return False
+    if rs[1] > HALF_N:  # allowed high-S: libsecp256k1 verifies only the normalised form
+        sig = sig[:32] + (N - rs[1]).to_bytes(32, "big")
+    try:
+        key = coincurve.PublicKey(bytes(pubkey))
+    except ValueError:
+        return False
+    return key.verify(sig_to_der(sig), bytes(digest), hasher=None)
+
+
+def shared_x(secret, peer_pubkey):
+    from dtacore.secp256k1 import decode_point
+    if not valid_secret(secret):
+        raise EncodeError("secret out of range")
+    decode_point(peer_pubkey)  # same strict rules and DecodeError as the device
+    pt = coincurve.PublicKey(bytes(peer_pubkey)).multiply(bytes(secret))
+    return pt.format(True)[1:]
+
+
+def ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
+    _ccm.check(key, nonce, tag_len)
+    return AESCCM(bytes(key), tag_length=tag_len).encrypt(bytes(nonce), bytes(plaintext), bytes(aad))
+
+
+def ccm_decrypt(key, nonce, data, aad=b"", tag_len=8):
+    _ccm.check(key, nonce, tag_len)
+    if len(data) < tag_len:
+        raise VerifyError("CCM: data shorter than the tag")
+    try:
+        return AESCCM(bytes(key), tag_length=tag_len).decrypt(bytes(nonce), bytes(data), bytes(aad))
+    except InvalidTag:
+        raise VerifyError("CCM: bad tag") from None
+
+
+class _AES:
+    # Raw AES for the pure CCM module when it runs on CPython (tests cross-check it).
+    def __init__(self, key):
+        self.key = bytes(key)
+
+    def ecb(self, buf):
+        e = Cipher(algorithms.AES(self.key), modes.ECB()).encryptor()
+        return e.update(bytes(buf)) + e.finalize()
+
+    def cbc_mac(self, buf):
+        e = Cipher(algorithms.AES(self.key), modes.CBC(bytes(16))).encryptor()
+        return (e.update(bytes(buf)) + e.finalize())[-16:]
+
+
+def aes(key):
+    return _AES(key)

@@ -1,1 +1,0 @@
-"""Bitcoin anchoring: JSON-RPC client, anchoring transactions, the anchorer, receipts."""

@@ -1,0 +1,151 @@
+"""Receipt verification with no trust in the D-TA: `dta verify`'s verifier.
+
+Every link is one of dtacore.receipt's checks, the same functions a device runs, in the order a
+receipt chains them; the first that breaks raises dtacore.receipt.LinkError naming it. The host
+has one trust root the device has not: instead of a trusted checkpoint header, the headers can be
+compared with a node's best chain (proof of work still checked against the network's limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dtacore import bitcoin, spv
+from dtacore import network as networks
+from dtacore import receipt as links
+
+from dta import signing
+from dta.anchor.rpc import Node
+from dta.errors import ChainError
+from dta.receipt import BirthReceipt, ChainProof, Receipt
+
+LinkError = links.LinkError
+
+
+@dataclass(frozen=True)
+class TrustRoot:
+    """What the header chain is checked against: a trusted header at its height (offline), or
+    a node's best chain. Neither given: verification cannot decide the Bitcoin links."""
+
+    header: bytes | None = None
+    height: int | None = None
+    node: Node | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.node is not None or (self.header is not None and self.height is not None)
+
+
+@dataclass(frozen=True)
+class Verified:
+    entry: object
+    leaf_index: int
+    tree_size: int
+    root: bytes
+    sequence: int | None
+    txid: str | None
+    height: int | None
+    confirmations: int | None
+    anchored: bool
+
+
+@dataclass(frozen=True)
+class BirthVerified:
+    dta_id: bytes
+    identity_pubkey: bytes
+    record: object
+    txid: str
+    height: int
+    confirmations: int
+
+
+def _headers_against_node(node: Node, chain: ChainProof, net) -> None:
+    # Each header has valid proof of work for the network and is the node's best-chain header
+    # at its height.
+    for i, header in enumerate(chain.headers):
+        got = bitcoin.reverse(links.within(links.LINK_HEADERS, spv.check_pow, header,
+                                           net.pow_limit)).hex()
+        try:
+            want = node.block_hash(chain.checkpoint_height + 1 + i)
+        except ChainError:
+            want = None
+        if want != got:
+            raise LinkError(links.LINK_HEADERS, f"header at height "
+                            f"{chain.checkpoint_height + 1 + i} is not in the node's best chain")
+
+
+def _in_chain(txid: bytes, chain: ChainProof, net, root: TrustRoot, k: int) -> tuple[str, int, int]:
+    """transaction in block -> header chain -> confirmations. -> (txid, height, confirmations)"""
+    links.check_in_block(txid, chain.txout_proof, chain.header_bytes, chain.block_index)
+    height = chain.checkpoint_height + 1 + chain.block_index
+    if root.node is not None:
+        _headers_against_node(root.node, chain, net)
+        conf = root.node.height() - height + 1
+        if conf < k:
+            raise LinkError(links.LINK_CONFIRMATIONS, f"{conf} confirmations, {k} required")
+    elif root.usable:
+        links.check_header_chain(root.header, root.height, chain.header_bytes,
+                                 chain.checkpoint_height, net)
+        conf = links.check_confirmations(len(chain.headers), chain.block_index, k)
+    else:
+        raise LinkError(links.LINK_HEADERS, "no trusted checkpoint header and no node to "
+                        "check against")
+    return bitcoin.reverse(txid).hex(), height, conf
+
+
+def _expect(got: bytes, want: bytes | None, link: str, what: str) -> None:
+    if want is not None and got != want:
+        raise LinkError(link, f"{what} is not the expected one")
+
+
+def verify_receipt(rec: Receipt, root: TrustRoot, *, k: int | None = None,
+                   expect_dta_id: bytes | None = None, expect_pubkey: bytes | None = None,
+                   allow_pending: bool = False) -> Verified:
+    """entry -> inclusion proof -> checkpoint signature -> anchor signer -> payload ->
+    transaction in block -> header chain -> confirmations."""
+    ev = rec.anchor
+    if ev is None:
+        raise LinkError(links.LINK_PAYLOAD, "receipt carries no dta-anchor/1 evidence "
+                        "(try `dta receipt upgrade`)")
+    _expect(ev.identity_pubkey, expect_pubkey, links.LINK_CHECKPOINT, "identity key")
+    _expect(ev.dta_id, expect_dta_id, links.LINK_PAYLOAD, "D-TA id")
+    entry, proof, cp = links.check_entry(rec.entry, rec.proof, rec.checkpoint,
+                                         ev.identity_pubkey, verify=signing.verify)
+    if ev.chain is None:
+        if allow_pending:
+            return Verified(entry, proof.index, cp.size, cp.root, ev.sequence, None, None, None,
+                            False)
+        raise LinkError(links.LINK_PAYLOAD, "receipt is 'pending', not anchored "
+                        "(try `dta receipt upgrade`)")
+    net = networks.by_name(ev.network)
+    txid = links.check_checkpoint_anchor(ev.chain.tx, ev.identity_pubkey, ev.dta_id,
+                                         ev.sequence, cp)
+    txid_hex, height, conf = _in_chain(txid, ev.chain, net, root, k or net.default_k)
+    return Verified(entry, proof.index, cp.size, cp.root, ev.sequence, txid_hex, height, conf,
+                    True)
+
+
+def verify_birth(rec: BirthReceipt, root: TrustRoot, *, k: int | None = None,
+                 expect_dta_id: bytes | None = None) -> BirthVerified:
+    """birth record (if revealed) -> anchor signer -> payload -> transaction in block ->
+    header chain -> confirmations."""
+    _expect(rec.dta_id, expect_dta_id, links.LINK_PAYLOAD, "D-TA id")
+    record = None
+    if rec.birth_record is not None:
+        record = links.check_birth_record(rec.birth_record, rec.dta_id, rec.identity_pubkey,
+                                          rec.network)
+    net = networks.by_name(rec.network)
+    txid = links.check_birth_anchor(rec.chain.tx, rec.identity_pubkey, rec.dta_id)
+    txid_hex, height, conf = _in_chain(txid, rec.chain, net, root, k or net.default_k)
+    return BirthVerified(rec.dta_id, rec.identity_pubkey, record, txid_hex, height, conf)
+
+
+def verify_log_receipt(rec: Receipt, pubkey: bytes, key_name: str | None = None):
+    """The log half alone (`dta log verify`): entry, inclusion proof, checkpoint signature by
+    `pubkey`. -> (decoded entry, InclusionProof, Checkpoint)"""
+    return links.check_entry(rec.entry, rec.proof, rec.checkpoint, pubkey, key_name,
+                             signing.verify)
+
+
+__all__ = ["BirthVerified", "LinkError", "TrustRoot", "Verified",
+           "verify_birth", "verify_log_receipt", "verify_receipt"]
