@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.chain",
     "tests.fixtures.fleet",
+    "tests.fixtures.flash",
+    "tests.fixtures.oidc",
 ]
