@@ -52,6 +52,6 @@ def _prepared():
 if sys.argv[1] in ("tables", "resident"):
     import _crypto_tables  # noqa: F401 (prints when imported)
 else:
-    for i in range(3):
+    for _ in range(3):
         run(sys.argv[1])
     print("ok")

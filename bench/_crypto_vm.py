@@ -4,7 +4,7 @@ import gc
 import sys
 import time
 
-from dtacore import ecdh, ecdsa, fixedbase, gtable, secp256k1
+from dtacore import ecdh, ecdsa, fixedbase, secp256k1
 
 SECRET = bytes(range(1, 33))
 PEER = bytes(range(7, 39))
@@ -15,10 +15,10 @@ DIGEST = bytes(range(200, 232))
 def best(f, rounds, n):
     # Minimum over rounds of the mean of n calls, in ms (min filters other load on the host).
     out = 1e9
-    for r in range(rounds):
+    for _round in range(rounds):
         gc.collect()
         t = time.ticks_us()
-        for i in range(n):
+        for _call in range(n):
             f()
         dt = time.ticks_diff(time.ticks_us(), t) / n / 1000
         if dt < out:
@@ -90,14 +90,16 @@ def naive_mul(k, x, y):
 
 
 def naive_keygen():
-    return secp256k1.encode_point(naive_mul(int.from_bytes(PEER, "big"), secp256k1.GX, secp256k1.GY))
+    return secp256k1.encode_point(
+        naive_mul(int.from_bytes(PEER, "big"), secp256k1.GX, secp256k1.GY))
 
 
 def naive_sign():
     n = secp256k1.N
     k = int.from_bytes(EXTRA, "big")
     r = naive_mul(k, secp256k1.GX, secp256k1.GY)[0] % n
-    return secp256k1.inv(k, n) * (int.from_bytes(DIGEST, "big") + r * int.from_bytes(SECRET, "big")) % n
+    return (secp256k1.inv(k, n)
+            * (int.from_bytes(DIGEST, "big") + r * int.from_bytes(SECRET, "big")) % n)
 
 
 def naive_verify():

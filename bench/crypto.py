@@ -115,37 +115,43 @@ def main() -> None:
         res = _vm("_crypto_op", "resident", heapsize="128k", path=(lib,))
         resident = int(res.stdout.decode().split()[1])
         heaps = {op: _min_heap(op, (lib,)) for op in PROBE}
-        at32 = {op: _vm("_crypto_op", op, heapsize="32k", path=(lib,)).returncode == 0 for op in PROBE}
+        at32 = {op: _vm("_crypto_op", op, heapsize="32k", path=(lib,)).returncode == 0
+                for op in PROBE}
         flash = sum(os.path.getsize(lib / "dtacore" / f"gtable_{n}.mpy") for n in ("comb", "wnaf"))
     cc = _coincurve()
 
-    print(f"MicroPython VM (Unix port, {mp.binary()}), heap {SPEED_HEAP}, one VM per implementation "
-          f"and round, {ROUNDS} alternating rounds, best ms/op")
+    print(f"MicroPython VM (Unix port, {mp.binary()}), heap {SPEED_HEAP}, "
+          f"one VM per implementation and round, {ROUNDS} alternating rounds, best ms/op")
     print(f"{'op':10} {'dtacore':>8} {'embit':>8} {'x embit':>8} {'naive':>8} {'x naive':>8} "
           f"{'min heap':>9} {'32k':>4} {'ESP32 est.':>14}")
     for op in OPS:
         ours, emb, naive = speed[op]
         lo, hi = (ours * f / 1000 for f in ESP32_FACTOR)
-        print(f"{op:10} {ours:8.2f} {emb:8.2f} {emb / ours:7.1f}x {naive:8.2f} {naive / ours:7.1f}x "
+        print(f"{op:10} {ours:8.2f} {emb:8.2f} {emb / ours:7.1f}x "
+              f"{naive:8.2f} {naive / ours:7.1f}x "
               f"{str(heaps[op]) + ' KiB':>9} {'ok' if at32[op] else 'FAIL':>4} "
               f"{lo:6.2f}-{hi:.2f} s")
     ev = speed["verify"][1]
     print(f"verify rows: the key as 65 bytes (embit's verify also takes a parsed key); with a "
           f"33-byte key (square root included) {speed['verify33'][0]:.2f} ms; with a prepared key "
           f"(ecdsa.prepare, {speed['prepare'][0]:.1f} ms once, {heaps['verify_prepared']} KiB min "
-          f"heap) {speed['verify_prepared'][0]:.2f} ms = {ev / speed['verify_prepared'][0]:.1f}x embit")
+          f"heap) {speed['verify_prepared'][0]:.2f} ms = "
+          f"{ev / speed['verify_prepared'][0]:.1f}x embit")
     hs, hp = speed["handshake"][0], speed["handshake_prepared"][0]
     parts = speed["keygen"][0] + speed["ecdh"][0] + speed["sign"][0]
     print(f"handshake: compressed keys throughout, identity key decoded each time {hs:.2f} ms "
-          f"(sum of the rows' minima {parts + speed['verify33'][0]:.2f} ms); with the D-TA identity "
-          f"key prepared once {hp:.2f} ms (sum {parts + speed['verify_prepared'][0]:.2f} ms; "
+          f"(sum of the rows' minima {parts + speed['verify33'][0]:.2f} ms); "
+          f"with the D-TA identity key prepared once {hp:.2f} ms "
+          f"(sum {parts + speed['verify_prepared'][0]:.2f} ms; "
           f"ESP32 est. {hp * ESP32_FACTOR[0] / 1000:.2f}-{hp * ESP32_FACTOR[1] / 1000:.2f} s)")
     scale = EMBIT_VERIFY_REF_MS / ev
-    print(f"host load: embit verify took {ev:.2f} ms in this run vs {EMBIT_VERIFY_REF_MS} ms on the "
-          f"reference machine (toolchain.md); scaled by {scale:.2f} the handshake is "
+    print(f"host load: embit verify took {ev:.2f} ms in this run vs "
+          f"{EMBIT_VERIFY_REF_MS} ms on the reference machine (toolchain.md); "
+          f"scaled by {scale:.2f} the handshake is "
           f"{hs * scale:.2f} ms, prepared {hp * scale:.2f} ms (target <= 5 ms)")
-    print(f"G tables: from ROM modules {float(tables[1]):.1f} ms at first use, {tables[2]} bytes of "
-          f"heap on the Unix port ({flash} bytes of .mpy; no heap when frozen into flash); derived "
+    print(f"G tables: from ROM modules {float(tables[1]):.1f} ms at first use, "
+          f"{tables[2]} bytes of heap on the Unix port "
+          f"({flash} bytes of .mpy; no heap when frozen into flash); derived "
           f"at first use {float(tables[3]):.1f} ms, {tables[4]} bytes of heap plus {tables[5]} for "
           f"gtable_gen's code")
     rest = (heaps["handshake"] or 0) - resident / 1024

@@ -33,11 +33,10 @@ from pathlib import Path
 
 import pymerkle
 
-from dtacore import merkle
-
-from dta.signing import Signer as LocalSigner
 from dta.log.service import Log
 from dta.log.store import LogStore
+from dta.signing import Signer as LocalSigner
+from dtacore import merkle
 
 # DTA_BENCH_LOG_SIZES=10000 runs a quick subset.
 SIZES = tuple(int(x) for x in

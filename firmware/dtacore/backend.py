@@ -1,8 +1,8 @@
 # The one place that picks the crypto implementation, by sys.implementation.name:
 # CPython uses coincurve (libsecp256k1) and `cryptography` (dtacore.cpython_crypto, left out of
-# device bundles); MicroPython uses the pure modules in dtacore. Both expose the same functions with the same results (signatures are
-# deterministic given the same 32-byte extra entropy: libsecp256k1's nonce function is
-# RFC 6979 with ndata as the RFC 6979 3.6 additional data).
+# device bundles); MicroPython uses the pure modules in dtacore. Both expose the same functions
+# with the same results (signatures are deterministic given the same 32-byte extra entropy:
+# libsecp256k1's nonce function is RFC 6979 with ndata as the RFC 6979 3.6 additional data).
 #
 #   pubkey(secret, compressed=True) -> bytes       valid_secret(secret) -> bool
 #   sign(secret, digest32, extra=None) -> r||s     verify(pubkey, digest32, sig64) -> bool
@@ -89,4 +89,12 @@ if NAME == "micropython":
 
 else:
     from dtacore.cpython_crypto import (  # noqa: F401
-        aes, ccm_decrypt, ccm_encrypt, prepare, pubkey, shared_x, sign, verify)
+        aes,
+        ccm_decrypt,
+        ccm_encrypt,
+        prepare,
+        pubkey,
+        shared_x,
+        sign,
+        verify,
+    )

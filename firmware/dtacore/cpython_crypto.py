@@ -68,7 +68,8 @@ def shared_x(secret, peer_pubkey):
 
 def ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
     _ccm.check(key, nonce, tag_len)
-    return AESCCM(bytes(key), tag_length=tag_len).encrypt(bytes(nonce), bytes(plaintext), bytes(aad))
+    return AESCCM(bytes(key), tag_length=tag_len).encrypt(bytes(nonce), bytes(plaintext),
+                                                          bytes(aad))
 
 
 def ccm_decrypt(key, nonce, data, aad=b"", tag_len=8):

@@ -58,7 +58,7 @@ def _unb64(text, what):
     try:
         data = binascii.a2b_base64(text)
     except ValueError:  # binascii.Error on CPython is a ValueError; MicroPython raises ValueError
-        raise DecodeError(what + " is not base64")
+        raise DecodeError(what + " is not base64") from None
     if _b64(data) != text:
         raise DecodeError(what + " is not canonical base64")
     return data

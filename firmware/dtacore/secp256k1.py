@@ -35,7 +35,7 @@ def inv(a, m):
 
 def _sq(x, n):
     p = P
-    for i in range(n):
+    for _ in range(n):
         x = x * x % p
     return x
 

@@ -5,7 +5,7 @@
 
 import json
 
-from dtacore.errors import ProtocolError
+from dtanode.errors import ConfigError  # noqa: F401 (callers catch config.ConfigError)
 
 # Limits, each with why it exists.
 # 16 D-TA ids (67 bytes each in JSON) + a checkpoint header (163) + the rest stay under 2.5 KB;
@@ -22,10 +22,6 @@ MAX_BOARD_DEPTH = 4
 
 # The board definition's keys the device reads.
 BOARD_KEYS = ("name", "emulated", "entropy", "storage", "transport")
-
-
-class ConfigError(ProtocolError):
-    pass
 
 
 def check_nesting(raw, limit, what):

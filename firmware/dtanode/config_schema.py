@@ -4,7 +4,7 @@
 # the host (dta.flash.devconfig) checks device.toml with it before writing config.json.
 # Values of secret keys never appear in an error message.
 
-from dtanode.config import ConfigError
+from dtanode.errors import ConfigError
 
 try:
     from micropython import const

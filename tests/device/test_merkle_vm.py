@@ -6,10 +6,9 @@ import os
 import random
 from pathlib import Path
 
-from dtacore import merkle
-
 from dta.log.tree import MerkleTree
 from dta.services import micropython as mp
+from dtacore import merkle
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle"
 
@@ -163,10 +162,9 @@ def test_receipts_verify_on_vm_64k(tmp_path):
     # A device checks its own receipts: checkpoint parsed by dtacore.note, inclusion proof by
     # dtacore.merkle against the checkpoint's root, entry decoded by dtacore.entries, all as
     # bytecode in a 64 KiB heap.
-    from dtacore import entries as E
-
     from dta.log import Log, LogStore
     from dta.signing import Signer as LocalSigner
+    from dtacore import entries as E
 
     pk = bytes.fromhex("02" + "11" * 32)
     log = Log(LogStore(tmp_path / "log.sqlite3", origin="dev.example/log"),

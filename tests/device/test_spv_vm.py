@@ -13,8 +13,9 @@ from dta.services import micropython as mp
 from dta.services.paths import FIRMWARE_DIR
 
 # Runs dtacore.spv over a case file; the same script on the VM and on CPython.
-RUNNER_SOURCE = '''# Runs dtacore.spv over a case file on the MicroPython VM (and on CPython, for comparison).
-# Each line: "chain <checkpoint_height> <checkpoint hex> <headers hex>" or
+RUNNER_SOURCE = (
+    "# Runs dtacore.spv over a case file on the MicroPython VM (and on CPython, for comparison).\n"
+    '''# Each line: "chain <checkpoint_height> <checkpoint hex> <headers hex>" or
 #            "proof <txid hex> <txout proof hex>"; one result line per case.
 import sys
 
@@ -52,7 +53,7 @@ def main(path):
 
 
 main(sys.argv[1])
-'''
+''')
 K = 3
 
 
@@ -88,7 +89,8 @@ def cases(tmp_path_factory, regtest_node):
     height = int(node.header(block)["height"])
     cp_height = height - 2
     checkpoint = bytes.fromhex(node.header_hex(node.block_hash(cp_height)))
-    hdrs = [bytes.fromhex(node.header_hex(node.block_hash(h))) for h in range(cp_height + 1, height + K)]
+    hdrs = [bytes.fromhex(node.header_hex(node.block_hash(h)))
+            for h in range(cp_height + 1, height + K)]
     chain = b"".join(hdrs)
     txids = [t["txid"] for t in node.block_txs(block)]
     assert len(txids) == 7
@@ -102,12 +104,15 @@ def cases(tmp_path_factory, regtest_node):
     proof = bytes.fromhex(node.txout_proof(txids[3], block))
     txid3 = bytes.fromhex(txids[3])[::-1]
     bad += [
-        f"chain {cp_height} {checkpoint.hex()} {(hdrs[0] + flip(hdrs[1], 4) + b''.join(hdrs[2:])).hex()}",
-        f"chain {cp_height} {checkpoint.hex()} {(b''.join(hdrs[:2]) + failing_pow(h2) + b''.join(hdrs[3:])).hex()}",
+        f"chain {cp_height} {checkpoint.hex()} "
+        f"{(hdrs[0] + flip(hdrs[1], 4) + b''.join(hdrs[2:])).hex()}",
+        f"chain {cp_height} {checkpoint.hex()} "
+        f"{(b''.join(hdrs[:2]) + failing_pow(h2) + b''.join(hdrs[3:])).hex()}",
         f"chain {cp_height} {checkpoint.hex()} {(hdrs[0] + hdrs[2]).hex()}",
         f"chain {cp_height} {checkpoint.hex()} {chain[:-1].hex()}",
         f"chain {cp_height} {flip(checkpoint, 0).hex()} {chain.hex()}",
-        f"chain {cp_height} {checkpoint.hex()} {(hdrs[0][:72] + bytes.fromhex('ffff001d') + hdrs[0][76:]).hex()}",
+        f"chain {cp_height} {checkpoint.hex()} "
+        f"{(hdrs[0][:72] + bytes.fromhex('ffff001d') + hdrs[0][76:]).hex()}",
         f"proof {flip(txid3, 0).hex()} {proof.hex()}",
         f"proof {txid3.hex()} {flip(proof, 36).hex()}",
         f"proof {txid3.hex()} {flip(proof, 90).hex()}",
@@ -139,7 +144,8 @@ def test_vm_and_host_agree_on_every_case(cases):
     assert len(host_lines) == n_good + n_bad
     assert vm_lines == host_lines
     assert all(line.startswith("ok ") for line in host_lines[:n_good]), host_lines[:n_good]
-    accepted_bad = [(i, line) for i, line in enumerate(host_lines[n_good:]) if line.startswith("ok ")]
+    accepted_bad = [(i, line) for i, line in enumerate(host_lines[n_good:])
+                    if line.startswith("ok ")]
     assert not accepted_bad, accepted_bad
 
 
@@ -163,11 +169,10 @@ print(n, tip.height, hexlify(tip.hash).decode())
 def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
     """Headers go through one preallocated buffer: 1000 headers (80 KB) stream through the
     64 KiB heap of an ESP32 without PSRAM. A private node, so the shared one keeps its subsidy."""
-    from dtacore import bitcoin, spv
-    from dtacore.network import REGTEST
-
     from dta.anchor.rpc import Node
     from dta.services.regtest import BURN, RegtestNode, available
+    from dtacore import bitcoin, spv
+    from dtacore.network import REGTEST
     if not available():
         pytest.fail("bcoin regtest node not installed: run `make devnet` (make test does)")
     with RegtestNode(tmp_path / "node") as server:
@@ -175,7 +180,8 @@ def test_vm_streams_a_long_header_chain_in_a_small_heap(tmp_path):
         node.generate_to_script(1000, BURN)
         tip = node.height()
         start = 0
-        data = b"".join(bytes.fromhex(node.header_hex(node.block_hash(h))) for h in range(start, tip + 1))
+        data = b"".join(bytes.fromhex(node.header_hex(node.block_hash(h)))
+                        for h in range(start, tip + 1))
         tip_rpc = node.block_hash(tip)
     (tmp_path / "headers.bin").write_bytes(data)
     script = tmp_path / "stream.py"
@@ -207,11 +213,10 @@ for line in open(sys.argv[1]):
 
 def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
     """What the handshake will do: is this key the D-TA's, k blocks deep from the checkpoint?"""
-    from dtacore import receipt as links
-
     from dta.anchor import evidence
     from dta.authority.identity import PublicFacts
     from dta.verify import TrustRoot, verify_birth
+    from dtacore import receipt as links
     node = regtest_node.node
     signer, funding = regtest_node.funded_key()
     dta_id = os.urandom(32)
@@ -248,8 +253,9 @@ def test_vm_checks_a_birth_proof_like_the_host(tmp_path, regtest_node):
     script = tmp_path / "birth.py"
     script.write_text(BIRTH_SOURCE)
     vm = mp.run(script, str(tmp_path / "cases.txt"), heapsize="64k")
-    host = subprocess.run([sys.executable, str(script), str(tmp_path / "cases.txt")], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(FIRMWARE_DIR)})
+    host = subprocess.run([sys.executable, str(script), str(tmp_path / "cases.txt")],
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(FIRMWARE_DIR)})
     assert vm.returncode == 0 and host.returncode == 0, vm.stdout + vm.stderr + host.stderr.encode()
     lines = vm.stdout.decode().splitlines()
     assert lines == host.stdout.splitlines()

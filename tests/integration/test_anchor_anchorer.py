@@ -2,13 +2,13 @@
 
 import os
 
+from dta.anchor.address import p2wpkh_script
 from dta.anchor.anchorer import Anchorer
 from dta.anchor.rpc import Node
 from dta.anchor.store import CONFIRMED, FINAL, PENDING, UNCONFIRMED, AnchorStore
 from dta.services.mosquitto import free_port
 from dta.services.regtest import RegtestNode
 from dta.signing import Signer
-from dta.anchor.address import p2wpkh_script
 from tests.fixtures.chain import SEGWIT_HEIGHT, Regtest, wait_for
 
 DTA_ID = bytes(range(32))
@@ -93,7 +93,8 @@ def test_reorg_detected_and_reanchored(tmp_path, regtest_node, funded_signer):
     a.step()
     first = a.store.get(1)
     assert first.state == CONFIRMED
-    node.invalidate(first.block_hash)  # bcoin drops the block's txs; Core would keep them in mempool
+    # bcoin drops the block's txs; Core would keep them in mempool
+    node.invalidate(first.block_hash)
     wait_for(lambda: node.height() == first.height - 1, what="the reorg to settle")
     out = a.step()
     assert any("reorg" in e for e in out["events"]), out["events"]
@@ -188,14 +189,16 @@ def test_reorg_to_the_other_candidate_reanchors_later_steps(tmp_path, regtest_no
 
 def test_fee_rate_bounds_and_no_bump_at_maximum(tmp_path, regtest_node, funded_signer):
     signer, funding = funded_signer
-    a = make(tmp_path, signer, funding, regtest_node.node, fee_floor=3000, fee_max=3000, bump_after=1)
+    a = make(tmp_path, signer, funding, regtest_node.node, fee_floor=3000, fee_max=3000,
+             bump_after=1)
     a.submit_birth()
     a.step()
     cand = a.store.get(0).current
     assert 3000 <= cand["fee_rate"] <= 3100 and cand["fee"] == -(-3000 * cand["vsize"] // 1000)
     regtest_node.build_block([])
     out = a.step()
-    assert any("maximum fee rate" in e for e in out["events"]) and len(a.store.get(0).candidates) == 1
+    assert (any("maximum fee rate" in e for e in out["events"])
+            and len(a.store.get(0).candidates) == 1)
     regtest_node.mine(1)
     assert a.step()["anchors"][0]["state"] == FINAL
 
@@ -206,7 +209,8 @@ def test_seal_too_small_stays_pending_with_a_reason(tmp_path, regtest_node, fund
     a.set_funding(type(funding)(funding.txid, funding.vout, 300))  # claims too little to pay a fee
     a.submit_birth()
     out = a.step()
-    assert out["pending"] == 1 and any("fund the identity address again" in e for e in out["events"])
+    assert out["pending"] == 1 and any("fund the identity address again" in e
+                                       for e in out["events"])
 
 
 def test_run_loop_until_stopped(tmp_path, regtest_node, funded_signer):

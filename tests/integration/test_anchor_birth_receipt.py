@@ -7,11 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from dtacore.errors import DecodeError
-
 from dta import receipt as receipts
 from dta.cli import main
 from dta.verify import LinkError, TrustRoot, verify_birth
+from dtacore.errors import DecodeError
 
 K = 2
 
@@ -22,7 +21,8 @@ def birth(tmp_path_factory, regtest_node):
     runner = CliRunner()
     pw = tmp / "pw"
     pw.write_text("birth pass\n")
-    (tmp / "dta.toml").write_text(f"[chain]\nconfirmations = {K}\nrpc_url = \"{regtest_node.url}\"\n")
+    (tmp / "dta.toml").write_text(f"[chain]\nconfirmations = {K}\n"
+                                  f"rpc_url = \"{regtest_node.url}\"\n")
     env = {"DTA_CONFIG": str(tmp / "dta.toml"), "DTA_PASSPHRASE": ""}
     base = ["--data-dir", str(tmp / "dta")]
 
@@ -57,7 +57,8 @@ def check(b, ev):
 def test_birth_receipt_verifies_offline_and_via_cli(birth):
     v = check(birth, birth["ev"])
     assert v.dta_id.hex() == birth["facts"]["dta_id"] and v.record.name == "birth-test"
-    out = json.loads(birth["dta"]("verify", str(birth["file"]), "--checkpoint-header", birth["trusted"],
+    out = json.loads(birth["dta"]("verify", str(birth["file"]),
+                                  "--checkpoint-header", birth["trusted"],
                                   "--checkpoint-height", str(birth["ev"]["checkpoint_height"])))
     assert out["valid"] and out["kind"] == "birth" and out["revealed"] and out["confirmations"] == K
 

@@ -5,13 +5,13 @@ import os
 
 import pytest
 
-from dtacore import anchor
 from dta.anchor import tx as chaintx
 from dta.anchor.address import p2wpkh_script
 from dta.anchor.anchorer import Anchorer
 from dta.anchor.store import CONFIRMED, FINAL, UNCONFIRMED, AnchorStore
 from dta.anchor.tx import PayloadTooLarge, build_anchor
 from dta.errors import ChainError
+from dtacore import anchor
 
 DTA_ID = bytes(range(32))
 
@@ -59,7 +59,8 @@ def test_funding_found_by_watching_blocks(tmp_path, regtest_node):
     assert found == funding and a.funding == funding
 
 
-def test_three_checkpoints_chained_each_spending_the_previous(tmp_path, regtest_node, funded_signer):
+def test_three_checkpoints_chained_each_spending_the_previous(tmp_path, regtest_node,
+                                                              funded_signer):
     signer, funding = funded_signer
     node = regtest_node.node
     a = make_anchorer(tmp_path, signer, funding, node)

@@ -5,8 +5,8 @@ import json
 
 from click.testing import CliRunner
 
-from dtacore import entries as E
 from dta.cli import main
+from dtacore import entries as E
 
 PK = bytes.fromhex("02" + "ab" * 32)
 K = 2
@@ -30,7 +30,8 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
     script = bytes.fromhex(json.loads(dta("authority", "address").stdout)["script_pubkey"])
     start = regtest_node.node.height()
     regtest_node.fund(script)
-    found = json.loads(dta("anchor", "fund", "--from-height", str(start), "--passphrase-file", str(pw)).stdout)
+    found = json.loads(dta("anchor", "fund", "--from-height", str(start),
+                           "--passphrase-file", str(pw)).stdout)
     assert found["value"] > 0
 
     for i in range(3):
@@ -39,12 +40,14 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
     dta("log", "checkpoint", "--passphrase-file", str(pw))
 
     # before anchoring, the receipt is pending: the log links verify, the Bitcoin ones cannot yet
-    dta("anchor", "run", "--once", "--node", "http://x:y@127.0.0.1:1/", "--passphrase-file", str(pw))
+    dta("anchor", "run", "--once", "--node", "http://x:y@127.0.0.1:1/",
+        "--passphrase-file", str(pw))
     (tmp_path / "p.json").write_text(dta("log", "prove", "0").stdout)
     dta("receipt", "upgrade", str(tmp_path / "p.json"), "--out", str(tmp_path / "p2.json"))
     assert json.loads((tmp_path / "p2.json").read_text())["anchor"]["status"] == "pending"
     res = dta("verify", str(tmp_path / "p2.json"), ok=False)
-    assert res.exit_code == 1 and json.loads(res.stdout)["reason"].startswith("receipt is 'pending'")
+    assert (res.exit_code == 1
+            and json.loads(res.stdout)["reason"].startswith("receipt is 'pending'"))
     res = dta("verify", str(tmp_path / "p2.json"), "--allow-pending")
     assert json.loads(res.stdout)["anchored"] is False
 
@@ -79,6 +82,7 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
               "--checkpoint-height", str(ev["checkpoint_height"]), ok=False)
     assert res.exit_code == 1 and json.loads(res.stdout)["link"] == "payload"
 
-    hist = json.loads(dta("verify", "--history", facts["dta_id"], "--from-height", str(start)).stdout)
+    hist = json.loads(dta("verify", "--history", facts["dta_id"],
+                          "--from-height", str(start)).stdout)
     assert hist["ok"] and hist["birth"] and [a["sequence"] for a in hist["anchors"]] == [0]
     assert hist["birth"]["identity_pubkey"] == facts["identity_pubkey"]

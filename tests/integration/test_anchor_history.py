@@ -3,11 +3,11 @@ second spend, on a real node."""
 
 import os
 
-from dtacore import anchor
 from dta.anchor import history
 from dta.anchor.anchorer import Anchorer
 from dta.anchor.store import FINAL, AnchorStore
 from dta.anchor.tx import Outpoint, build_anchor
+from dtacore import anchor
 
 
 def setup(tmp_path, regtest_node, name):
@@ -45,11 +45,13 @@ def test_gap_fork_and_second_spend_reported(tmp_path, regtest_node):
     settle(a, regtest_node)
     # someone else (another key) publishes a checkpoint for the same D-TA id: a fork
     rogue, rogue_funding = regtest_node.funded_key()
-    fork_tx = build_anchor(rogue, rogue_funding, anchor.encode_checkpoint(dta_id, 2, 2, b"\x22" * 32), 1000)
+    fork_tx = build_anchor(rogue, rogue_funding,
+                           anchor.encode_checkpoint(dta_id, 2, 2, b"\x22" * 32), 1000)
     regtest_node.node.send(fork_tx.hex)
     # and the seal itself is spent by a transaction that anchors nothing
     last = a.store.get(2).current
-    cut = build_anchor(a.signer, Outpoint(last["txid"], 1, last["seal_value"]), b"not an anchor", 1000)
+    cut = build_anchor(a.signer, Outpoint(last["txid"], 1, last["seal_value"]), b"not an anchor",
+                       1000)
     regtest_node.node.send(cut.hex)
     regtest_node.mine(1)
     h = history.walk(regtest_node.node, dta_id, from_height=start)

@@ -6,9 +6,6 @@ import json
 
 import pytest
 
-from dtacore import entries as E
-from dtacore.errors import DecodeError
-
 from dta import receipt as receipts
 from dta.anchor import evidence
 from dta.anchor.anchorer import Anchorer
@@ -16,6 +13,8 @@ from dta.anchor.store import FINAL, AnchorStore
 from dta.authority.identity import PublicFacts
 from dta.log.store import LogStore
 from dta.verify import LinkError, TrustRoot, verify_receipt
+from dtacore import entries as E
+from dtacore.errors import DecodeError
 
 ORIGIN = "receipt.test.dta/log"
 DTA_ID = bytes(range(32))
@@ -103,11 +102,14 @@ def mutations(a):
     return [
         # (name of the change, path, new value, the link that must be named)
         ("entry-type-byte", ("entry",), flip(rec["entry"], 1), "entry"),
-        ("entry-payload-bit", ("entry",), flip(rec["entry"], len(bytes.fromhex(rec["entry"])) - 1), "inclusion proof"),
-        ("proof-hash-bit", ("proof",), flip(rec["proof"], len(bytes.fromhex(rec["proof"])) - 1), "inclusion proof"),
+        ("entry-payload-bit", ("entry",), flip(rec["entry"], len(bytes.fromhex(rec["entry"])) - 1),
+         "inclusion proof"),
+        ("proof-hash-bit", ("proof",), flip(rec["proof"], len(bytes.fromhex(rec["proof"])) - 1),
+         "inclusion proof"),
         ("proof-truncated", ("proof",), rec["proof"][:-2], "inclusion proof"),
         ("checkpoint-size-line", ("checkpoint",), forged_size, "checkpoint signature"),
-        ("checkpoint-signature", ("checkpoint",), note.replace(lines[-2], lines[-2][:-6] + "AAAAA="), "checkpoint signature"),
+        ("checkpoint-signature", ("checkpoint",),
+         note.replace(lines[-2], lines[-2][:-6] + "AAAAA="), "checkpoint signature"),
         ("identity-key", ("anchor", "identity_pubkey"), other_key, "checkpoint signature"),
         ("dta-id", ("anchor", "dta_id"), flip(ev["dta_id"], 0), "payload"),
         ("sequence", ("anchor", "sequence"), ev["sequence"] + 1, "payload"),
@@ -116,16 +118,25 @@ def mutations(a):
         ("tx-payload-marker", ("anchor", "tx"), flip(ev["tx"], payload_at), "payload"),
         ("tx-witness-pubkey", ("anchor", "tx"), flip(ev["tx"], pubkey_at + 5), "anchor signer"),
         ("tx-truncated", ("anchor", "tx"), ev["tx"][:-2], "anchor signer"),
-        ("tx-change-value", ("anchor", "tx"), flip(ev["tx"], payload_at + 71), "transaction in block"),
-        ("txout-proof-hash-bit", ("anchor", "txout_proof"), flip(ev["txout_proof"], 90), "transaction in block"),
-        ("txout-proof-header-bit", ("anchor", "txout_proof"), flip(ev["txout_proof"], 40), "transaction in block"),
-        ("txout-proof-trailing", ("anchor", "txout_proof"), ev["txout_proof"] + "00", "transaction in block"),
+        ("tx-change-value", ("anchor", "tx"), flip(ev["tx"], payload_at + 71),
+         "transaction in block"),
+        ("txout-proof-hash-bit", ("anchor", "txout_proof"), flip(ev["txout_proof"], 90),
+         "transaction in block"),
+        ("txout-proof-header-bit", ("anchor", "txout_proof"), flip(ev["txout_proof"], 40),
+         "transaction in block"),
+        ("txout-proof-trailing", ("anchor", "txout_proof"), ev["txout_proof"] + "00",
+         "transaction in block"),
         ("block-index", ("anchor", "block_index"), bidx + 1, "transaction in block"),
-        ("block-header-merkle-bit", ("anchor", "headers", bidx), flip(ev["headers"][bidx], 40), "transaction in block"),
-        ("first-header-prev-bit", ("anchor", "headers", 0), flip(ev["headers"][0], 4), "transaction in block" if bidx == 0 else "header chain"),
-        ("last-header-prev-bit", ("anchor", "headers", -1), flip(ev["headers"][-1], 4), "header chain"),
-        ("last-header-bits", ("anchor", "headers", -1), ev["headers"][-1][:144] + "0000ff1f" + ev["headers"][-1][152:], "header chain"),
-        ("checkpoint-height", ("anchor", "checkpoint_height"), ev["checkpoint_height"] + 1, "header chain"),
+        ("block-header-merkle-bit", ("anchor", "headers", bidx), flip(ev["headers"][bidx], 40),
+         "transaction in block"),
+        ("first-header-prev-bit", ("anchor", "headers", 0), flip(ev["headers"][0], 4),
+         "transaction in block" if bidx == 0 else "header chain"),
+        ("last-header-prev-bit", ("anchor", "headers", -1), flip(ev["headers"][-1], 4),
+         "header chain"),
+        ("last-header-bits", ("anchor", "headers", -1),
+         ev["headers"][-1][:144] + "0000ff1f" + ev["headers"][-1][152:], "header chain"),
+        ("checkpoint-height", ("anchor", "checkpoint_height"), ev["checkpoint_height"] + 1,
+         "header chain"),
         ("headers-dropped", ("anchor", "headers"), ev["headers"][:-1], "confirmations"),
         ("network", ("anchor", "network"), "moonnet", "format"),
         ("sequence-not-int", ("anchor", "sequence"), "7", "format"),

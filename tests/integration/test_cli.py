@@ -44,7 +44,8 @@ def test_bundle_json_lists_compiled_files(tmp_path):
     files = json.loads(out.stdout)["files"]
     assert "main.py" in files and "board.json" in files and "lib/umqtt/simple.mpy" in files
     assert all(f.endswith(".mpy") for f in files if f.startswith("lib/"))
-    assert "lib/dtacore/cpython_crypto.mpy" not in files  # CPython-only backend stays off the device
+    # the CPython-only backend stays off the device
+    assert "lib/dtacore/cpython_crypto.mpy" not in files
     for rel, digest in files.items():
         import hashlib
         assert hashlib.sha256((tmp_path / "b" / rel).read_bytes()).hexdigest() == digest

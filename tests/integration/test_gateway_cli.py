@@ -23,7 +23,8 @@ def test_gateway_process_registers_an_emulated_device(broker, tmp_path):
         assert "gateway listening on mqtt://127.0.0.1:" in ready, ready
         dev_env = dict(env, DTA_DATA_DIR=str(tmp_path / "dev"))
         for _ in range(2):
-            out = subprocess.run([DTA, "devices", "emulate", str(tmp_path / "dev" / "d1"), "--once"],
+            out = subprocess.run([DTA, "devices", "emulate", str(tmp_path / "dev" / "d1"),
+                                  "--once"],
                                  env=dev_env, capture_output=True, text=True, timeout=120)
             assert out.returncode == 0, out.stdout + out.stderr
         events = [json.loads(line) for line in out.stdout.splitlines()]

@@ -4,10 +4,9 @@ import json
 
 from click.testing import CliRunner
 
+from dta.cli import main
 from dtacore import entries as E
 from dtacore import merkle
-
-from dta.cli import main
 
 PK = bytes.fromhex("02" + "11" * 32)
 
@@ -78,9 +77,8 @@ def test_cli_rejects_bad_entries(tmp_path):
 
 
 def test_cli_signs_with_authority_identity_key(tmp_path):
-    from dtacore import note
-
     from dta.signing import verify as verify_digest
+    from dtacore import note
 
     (tmp_path / "pw").write_text("correct horse\n")
     pw = ["--passphrase-file", str(tmp_path / "pw")]

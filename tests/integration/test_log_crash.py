@@ -13,13 +13,12 @@ import signal
 import subprocess
 import sys
 
-from dtacore import entries as E
-from dtacore import merkle, note
-
 from dta.log import LogStore
+from dta.services.paths import FIRMWARE_DIR, REPO_DIR
 from dta.signing import Signer as LocalSigner
 from dta.signing import verify as verify_digest
-from dta.services.paths import FIRMWARE_DIR, REPO_DIR
+from dtacore import entries as E
+from dtacore import merkle, note
 
 ORIGIN = "crash.example/log"
 SECRET = bytes(31) + b"\x05"

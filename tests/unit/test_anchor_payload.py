@@ -1,4 +1,5 @@
-"""The OP_RETURN payload (dtacore.anchor): byte-exact both ways, strict decoding, the 80-byte cap."""
+"""The OP_RETURN payload (dtacore.anchor): byte-exact both ways, strict decoding, the 80-byte
+cap."""
 
 import pytest
 
@@ -77,10 +78,11 @@ def test_payload_module_runs_on_micropython():
 
 
 def _birth_tx(dta_id=DTA_ID):
-    from dta.signing import Signer
     from dta.anchor.tx import Outpoint, build_anchor
+    from dta.signing import Signer
     signer = Signer(b"\x07" * 32)
-    return signer, build_anchor(signer, Outpoint("22" * 32, 1, 50000), anchor.encode_birth(dta_id), 1000)
+    return signer, build_anchor(signer, Outpoint("22" * 32, 1, 50000), anchor.encode_birth(dta_id),
+                                1000)
 
 
 def test_check_birth_anchor_on_host_and_vm():

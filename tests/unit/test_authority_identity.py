@@ -8,14 +8,13 @@ import coincurve
 import pytest
 from click.testing import CliRunner
 
-from dtacore import birth as birth_record
-from dtacore.birth import master_commitment
-
 from dta import signing
 from dta.anchor import address
 from dta.authority import identity
 from dta.cli import main
 from dta.errors import AuthorityError, WrongPassphrase
+from dtacore import birth as birth_record
+from dtacore.birth import master_commitment
 
 PASS = "correct horse battery staple"
 
@@ -95,7 +94,8 @@ def test_cli_init_show_address_reveal(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text(PASS + "\n")
     base = ["--data-dir", str(tmp_path / "d")]
-    res = runner.invoke(main, base + ["authority", "init", "--name", "cli", "--passphrase-file", str(pw)])
+    res = runner.invoke(main, base + ["authority", "init", "--name", "cli",
+                                      "--passphrase-file", str(pw)])
     assert res.exit_code == 0, res.output
     facts = json.loads(res.output)
     res = runner.invoke(main, base + ["authority", "show"])
@@ -103,10 +103,12 @@ def test_cli_init_show_address_reveal(tmp_path):
     res = runner.invoke(main, base + ["authority", "address"])
     assert json.loads(res.output)["address"].startswith("bcrt1q")
     out = tmp_path / "birth.bin"
-    res = runner.invoke(main, base + ["authority", "reveal", "--out", str(out), "--passphrase-file", str(pw)])
+    res = runner.invoke(main, base + ["authority", "reveal", "--out", str(out),
+                                      "--passphrase-file", str(pw)])
     assert res.exit_code == 0, res.output
     assert hashlib.sha256(out.read_bytes()).hexdigest() == facts["dta_id"]
     res = runner.invoke(main, base + ["authority", "reveal"], env={"DTA_PASSPHRASE": "nope"})
     assert res.exit_code != 0 and "wrong passphrase" in res.output
-    res = runner.invoke(main, base + ["authority", "init", "--name", "cli", "--passphrase-file", str(pw)])
+    res = runner.invoke(main, base + ["authority", "init", "--name", "cli",
+                                      "--passphrase-file", str(pw)])
     assert res.exit_code != 0 and "refusing to overwrite" in res.output

@@ -59,7 +59,7 @@ def test_ecdh_both_ways():
 
 def test_ccm_both_ways():
     rng = random.Random(SEED + b"ccm")
-    for i in range(CCM_CASES):
+    for _ in range(CCM_CASES):
         key = rng.randbytes(rng.choice((16, 16, 24, 32)))
         nonce = rng.randbytes(rng.randint(7, 13))
         tag = rng.choice((4, 6, 8, 8, 10, 12, 14, 16))
@@ -78,7 +78,8 @@ def test_ccm_both_ways():
             theirs.decrypt(nonce, bytes(flip), aad)
 
 
-@pytest.mark.parametrize("nonce_len,tag_len", [(6, 8), (14, 8), (13, 3), (13, 2), (13, 18), (13, 7)])
+@pytest.mark.parametrize("nonce_len,tag_len",
+                         [(6, 8), (14, 8), (13, 3), (13, 2), (13, 18), (13, 7)])
 def test_ccm_parameter_limits(nonce_len, tag_len):
     aes = _host.aes(bytes(16))
     for f, key in ((ccm.encrypt, aes), (ccm.decrypt, aes), (_host.ccm_encrypt, bytes(16)),

@@ -88,7 +88,8 @@ def test_decode_point_rejects(name, blob):
 
 
 def test_glv_split_bounds():
-    for k in [0, 1, ec.N - 1, ec.N // 2, 2**255 % ec.N] + [RNG.randrange(ec.N) for _ in range(2000)]:
+    for k in ([0, 1, ec.N - 1, ec.N // 2, 2**255 % ec.N]
+              + [RNG.randrange(ec.N) for _ in range(2000)]):
         k1, k2 = ecmult.split(k)
         assert (k1 + k2 * ec.LAMBDA - k) % ec.N == 0
         assert abs(k1) < 2**129 and abs(k2) < 2**129
@@ -101,7 +102,8 @@ def test_recodings():
             assert sum(d << i for i, d in enumerate(digits)) == k
             nz = [i for i, d in enumerate(digits) if d]
             assert all(digits[i] & 1 and abs(digits[i]) < 1 << (w - 1) for i in nz)
-            assert all(b - a >= w for a, b in zip(nz, nz[1:]))  # NAF: w-1 zeros after a digit
+            # NAF: w-1 zeros after a digit
+            assert all(b - a >= w for a, b in zip(nz, nz[1:], strict=False))
     for k in [1, 3, 2**129 - 1] + [RNG.getrandbits(129) | 1 for _ in range(500)]:
         digits = ecdh.regular(k, ecdh.ECDH_WIDTH, ecdh.ECDH_WINDOWS)
         assert sum(d << i for i, d in enumerate(digits)) == k
@@ -125,8 +127,9 @@ def test_sqrt_and_is_square():
 
 
 @pytest.mark.parametrize("name,sig", [
-    ("long-form-length", "30814402200102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
-                         "02200102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
+    ("long-form-length",
+     "30814402200102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
+     "02200102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
     ("negative-r", "3006020180020101"),
     ("zero-padded-r", "300702020001020101"),
     ("empty-r", "30050200020101"),

@@ -9,7 +9,6 @@ import pytest
 from dtacore import cpython_crypto as _host
 from dtacore import der, hkdf, hmac
 from dtacore.errors import DecodeError, EncodeError, VerifyError
-
 from tests.fixtures.crypto import VM_RUNNER, failures, ux_fields, wycheproof_cases
 
 CASES = wycheproof_cases()
@@ -75,7 +74,8 @@ def _backend_run(f):
 
 @pytest.mark.parametrize("kind", ["V", "E", "C"])
 def test_host_backend(kind):
-    cases = [c for c in CASES if c[0][0] in (kind, kind.lower()) or (kind == "V" and c[0][0] == "P")]
+    cases = [c for c in CASES
+             if c[0][0] in (kind, kind.lower()) or (kind == "V" and c[0][0] == "P")]
     out = {}
     for line, _ in cases:
         f = line.split()

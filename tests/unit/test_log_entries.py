@@ -3,10 +3,9 @@ bytes decoded on the MicroPython VM."""
 
 import pytest
 
+from dta.services import micropython as mp
 from dtacore import entries as E
 from dtacore.errors import DecodeError
-
-from dta.services import micropython as mp
 
 SALT = bytes(range(16))
 T = 1764000000000

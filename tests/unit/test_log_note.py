@@ -5,11 +5,10 @@ import hashlib
 
 import pytest
 
-from dtacore import note
-from dtacore.errors import DecodeError
-
 from dta.signing import Signer as LocalSigner
 from dta.signing import verify as verify_digest
+from dtacore import note
+from dtacore.errors import DecodeError
 
 SIGNER = LocalSigner(hashlib.sha256(b"note test").digest())
 ROOT = hashlib.sha256(b"root").digest()

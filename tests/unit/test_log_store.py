@@ -6,9 +6,6 @@ import sqlite3
 
 import pytest
 
-from dtacore import entries as E
-from dtacore import merkle, note
-
 from dta import receipt as receipts
 from dta.errors import StoreError
 from dta.log import Log, LogStore
@@ -16,6 +13,8 @@ from dta.receipt import Receipt
 from dta.signing import Signer as LocalSigner
 from dta.signing import verify as verify_digest
 from dta.verify import LinkError, verify_log_receipt
+from dtacore import entries as E
+from dtacore import merkle, note
 
 ORIGIN = "test.example/log"
 PK = bytes.fromhex("02" + "11" * 32)

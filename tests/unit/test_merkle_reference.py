@@ -9,9 +9,8 @@ import random
 import pymerkle
 import pytest
 
-from dtacore import merkle
-
 from dta.log.tree import MerkleTree, TreeError
+from dtacore import merkle
 
 EXHAUSTIVE = 300
 SAMPLED = 3000

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dtacore import errors, merkle, note
-
 from dta.signing import verify as verify_digest
+from dtacore import errors, merkle, note
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle"
 FILES = sorted(VECTORS.glob("*/*/*.json"))

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dtacore.errors import EncodeError
-
 from dtacore import serial_frame as sf
 from dtacore import wire
+from dtacore.errors import EncodeError
 
 HELLO = bytes.fromhex(json.loads(
     (Path(__file__).parents[1] / "vectors/wire/hello.json").read_text())["frame"])

@@ -80,7 +80,8 @@ def test_target_from_bits_matches_python_bitcoinlib(bits):
     assert spv.target_from_bits(bits) == uint256_from_compact(bits)
 
 
-@pytest.mark.parametrize("bits", [0x04923456, 0x00000000, 0x01003456, 0x23000001, 0xFF123456, 0x22010000])
+@pytest.mark.parametrize("bits", [0x04923456, 0x00000000, 0x01003456, 0x23000001, 0xFF123456,
+                                  0x22010000])
 def test_bad_bits_rejected(bits):
     with pytest.raises(VerifyError, match="nBits"):
         spv.target_from_bits(bits)
@@ -120,8 +121,8 @@ def test_simple_branch_recomputes_root():
 
 
 def test_parse_tx_rejects_trailing_and_truncated():
-    from dta.signing import Signer
     from dta.anchor.tx import Outpoint, build_anchor
+    from dta.signing import Signer
     t = build_anchor(Signer(b"\x05" * 32), Outpoint("11" * 32, 0, 100000),
                      anchor.encode_birth(b"\x01" * 32), 1000)
     tx = bitcoin.parse_tx(t.raw)

@@ -74,7 +74,8 @@ def test_high_s_twin_rejected():
         wire.verify_hello(wire.decode_hello(twin), ecdsa.verify)
 
 
-@pytest.mark.parametrize("board,firmware", [("", "1"), ("x" * 33, "1"), ("a b", "1"), ("ok", "\x7f")])
+@pytest.mark.parametrize("board,firmware",
+                         [("", "1"), ("x" * 33, "1"), ("a b", "1"), ("ok", "\x7f")])
 def test_bad_labels_refused_by_encoder(board, firmware):
     with pytest.raises(DecodeError):
         wire.hello_unsigned(bytes.fromhex(VEC["pubkey"]), 1, board, firmware)

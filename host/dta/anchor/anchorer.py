@@ -21,17 +21,17 @@ import json
 import logging
 import math
 
-from dtacore import anchor
-
 from dta.anchor.address import p2wpkh_script
 from dta.anchor.rpc import Node
 from dta.anchor.store import CONFIRMED, FINAL, PENDING, UNCONFIRMED, AnchorRow, AnchorStore
 from dta.anchor.tx import SEAL_VOUT, AnchorTx, Outpoint, build_anchor
 from dta.errors import ChainError, NodeUnreachable, RpcError
+from dtacore import anchor
 
 log = logging.getLogger("dta.anchor")
 
-# Bitcoin Core's default incremental relay fee: a replacement pays at least this much more per vbyte.
+# Bitcoin Core's default incremental relay fee: a replacement pays at least this much more
+# per vbyte.
 INCREMENTAL_RATE = 1000
 # Stay well under Core's default limit of 25 unconfirmed ancestors per transaction.
 MAX_UNCONFIRMED = 10
@@ -158,7 +158,8 @@ class Anchorer:
             return existing
         last = [r for r in self.store.all() if r.sequence is not None]
         if last and sequence <= last[-1].sequence:
-            raise ChainError(f"checkpoint {sequence} is older than the last one queued ({last[-1].sequence})")
+            raise ChainError(f"checkpoint {sequence} is older than the last one queued "
+                             f"({last[-1].sequence})")
         payload = anchor.encode_checkpoint(self.dta_id, sequence, tree_size, bytes(root))
         return self.store.add(anchor.KIND_CHECKPOINT, payload, sequence, tree_size, bytes(root))
 
@@ -237,7 +238,8 @@ class Anchorer:
                     continue
                 self._event(f"step {row.step}: block {row.block_hash} at height {row.height} "
                             f"left the best chain (reorg); putting {row.txid} back in flight")
-                row.state, row.block_hash, row.height, row.confirmations = UNCONFIRMED, None, None, 0
+                row.state, row.block_hash, row.height, row.confirmations = (UNCONFIRMED, None,
+                                                                            None, 0)
                 row.sent_height = tip
                 self.store.save(row)
             self._follow(row, tip)
@@ -326,7 +328,8 @@ class Anchorer:
             if row.state != PENDING:
                 continue
             prev = self.store.get(row.step - 1) if row.step else None
-            if prev and (prev.state == PENDING or (prev.state == UNCONFIRMED and len(prev.candidates) > 1)):
+            if prev and (prev.state == PENDING
+                         or (prev.state == UNCONFIRMED and len(prev.candidates) > 1)):
                 break  # strictly in order; never build on a seal whose spender is undecided
             if in_flight >= self.max_unconfirmed:
                 break
@@ -341,7 +344,8 @@ class Anchorer:
                 self._event(f"step {row.step}: cannot anchor: {exc}")
                 break
             cand = _candidate(atx, topups)
-            row.candidates, row.txid, row.state, row.sent_height = [cand], atx.txid, UNCONFIRMED, tip
+            row.candidates, row.txid, row.state, row.sent_height = ([cand], atx.txid,
+                                                                    UNCONFIRMED, tip)
             with self.store.transaction():  # durable before it leaves; top-ups now belong to it
                 self.store.save(row)
                 if topups:

@@ -3,12 +3,11 @@ headers a verifier needs (dta.receipt holds the format, dta.verify checks it).""
 
 from __future__ import annotations
 
-from dtacore import bitcoin, spv
-
 from dta.anchor.rpc import Node
 from dta.authority.identity import PublicFacts
 from dta.errors import ChainError
 from dta.receipt import AnchorEvidence, BirthReceipt, ChainProof
+from dtacore import bitcoin, spv
 
 
 def chain_proof(node: Node, *, txid: str, raw_tx: bytes, block_hash: str, k: int,

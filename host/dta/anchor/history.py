@@ -12,11 +12,10 @@ Each later anchor must spend the current seal. The walk reports:
 
 from __future__ import annotations
 
-from dtacore import anchor
-from dtacore.errors import DecodeError
-
 from dta.anchor.rpc import Node
 from dta.anchor.tx import SEAL_VOUT
+from dtacore import anchor
+from dtacore.errors import DecodeError
 
 
 def payload_of_rpc_tx(tx: dict):

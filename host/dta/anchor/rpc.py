@@ -31,9 +31,11 @@ class RpcClient:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ChainError(f"not an http(s) JSON-RPC URL: {url!r}")
-        self.host, self.port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 8332)
+        self.host, self.port = (parts.hostname,
+                                parts.port or (443 if parts.scheme == "https" else 8332))
         self.scheme, self.path = parts.scheme, parts.path or "/"
-        user, password = urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")
+        user, password = (urllib.parse.unquote(parts.username or ""),
+                          urllib.parse.unquote(parts.password or ""))
         if not password and cookie_file:
             try:
                 user, _, password = Path(cookie_file).read_text().strip().partition(":")
@@ -49,7 +51,8 @@ class RpcClient:
     def call(self, method: str, *params):
         body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method,
                            "params": list(params)})
-        conn_cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        conn_cls = (http.client.HTTPSConnection if self.scheme == "https"
+                    else http.client.HTTPConnection)
         conn = conn_cls(self.host, self.port, timeout=self.timeout)
         try:
             conn.request("POST", self.path, body, {"Authorization": self._auth,

@@ -110,8 +110,8 @@ class AnchorStore:
     def add(self, kind: int, payload: bytes, sequence=None, tree_size=None, root=None) -> AnchorRow:
         with self.transaction():
             nxt = self.db.execute("SELECT COALESCE(MAX(step) + 1, 0) FROM anchors").fetchone()[0]
-            self.db.execute("INSERT INTO anchors(step, kind, sequence, tree_size, root, payload, state,"
-                            " created) VALUES (?,?,?,?,?,?,?,?)",
+            self.db.execute("INSERT INTO anchors(step, kind, sequence, tree_size, root, payload,"
+                            " state, created) VALUES (?,?,?,?,?,?,?,?)",
                             (nxt, kind, sequence, tree_size, root, payload, PENDING, time.time()))
         return self.get(nxt)
 
@@ -129,11 +129,13 @@ class AnchorStore:
         return self._row(r) if r else None
 
     def by_sequence(self, sequence: int) -> AnchorRow | None:
-        r = self.db.execute(f"SELECT {self._COLS} FROM anchors WHERE sequence=?", (sequence,)).fetchone()
+        r = self.db.execute(f"SELECT {self._COLS} FROM anchors WHERE sequence=?",
+                            (sequence,)).fetchone()
         return self._row(r) if r else None
 
     def all(self) -> list[AnchorRow]:
-        return [self._row(r) for r in self.db.execute(f"SELECT {self._COLS} FROM anchors ORDER BY step")]
+        return [self._row(r)
+                for r in self.db.execute(f"SELECT {self._COLS} FROM anchors ORDER BY step")]
 
     def save(self, row: AnchorRow) -> None:
         self.db.execute("UPDATE anchors SET state=?, candidates=?, txid=?, block_hash=?, height=?,"

@@ -1,4 +1,4 @@
-"""Anchoring transactions: one P2WPKH input (the seal), an OP_RETURN, change back to the identity key.
+"""Anchoring transactions: one P2WPKH input (the seal), an OP_RETURN, change to the identity key.
 
     vin[0]   the previous seal: the funding output for the Birth Record, else the previous
              anchor's change; nSequence 0xfffffffd (BIP 125 replaceable)
@@ -15,16 +15,33 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bitcoin.core import (CMutableTransaction, CMutableTxIn, CTxInWitness, CMutableTxOut,
-                          COutPoint, CTransaction, CTxWitness, b2lx, lx)
-from bitcoin.core.script import (OP_CHECKSIG, OP_DUP, OP_EQUALVERIFY, OP_HASH160, SIGHASH_ALL,
-                                 SIGVERSION_WITNESS_V0, CScript, CScriptWitness, SignatureHash)
-
-from dtacore import anchor
-from dtacore.errors import ProtocolError
+from bitcoin.core import (
+    CMutableTransaction,
+    CMutableTxIn,
+    CMutableTxOut,
+    COutPoint,
+    CTransaction,
+    CTxInWitness,
+    CTxWitness,
+    b2lx,
+    lx,
+)
+from bitcoin.core.script import (
+    OP_CHECKSIG,
+    OP_DUP,
+    OP_EQUALVERIFY,
+    OP_HASH160,
+    SIGHASH_ALL,
+    SIGVERSION_WITNESS_V0,
+    CScript,
+    CScriptWitness,
+    SignatureHash,
+)
 
 from dta.anchor.address import hash160, p2wpkh_script
 from dta.errors import ChainError
+from dtacore import anchor
+from dtacore.errors import ProtocolError
 
 SEQUENCE_RBF = 0xFFFFFFFD
 SEAL_VOUT = 1
@@ -70,7 +87,8 @@ def vsize_of(tx: CTransaction) -> int:
     return math.ceil((stripped * 3 + full) / 4)
 
 
-def _unsigned(inputs: list[Outpoint], script: bytes, op_return: bytes, change: int) -> CMutableTransaction:
+def _unsigned(inputs: list[Outpoint], script: bytes, op_return: bytes,
+              change: int) -> CMutableTransaction:
     txins = [CMutableTxIn(COutPoint(lx(o.txid), o.vout), nSequence=SEQUENCE_RBF) for o in inputs]
     outs = [CMutableTxOut(0, CScript(op_return)), CMutableTxOut(change, CScript(script))]
     return CMutableTransaction(txins, outs, nLockTime=0, nVersion=2)
@@ -107,7 +125,8 @@ def build_anchor(signer, prev: Outpoint, payload: bytes, fee_rate: int, *, min_f
     code = CScript([OP_DUP, OP_HASH160, hash160(pub), OP_EQUALVERIFY, OP_CHECKSIG])
     sigs = []
     for i, o in enumerate(inputs):
-        sighash = SignatureHash(code, tx, i, SIGHASH_ALL, amount=o.value, sigversion=SIGVERSION_WITNESS_V0)
+        sighash = SignatureHash(code, tx, i, SIGHASH_ALL, amount=o.value,
+                                sigversion=SIGVERSION_WITNESS_V0)
         sigs.append(signer.sign_der(sighash) + bytes([SIGHASH_ALL]))
     _witness(tx, sigs, pub)
     final = CTransaction.from_tx(tx)

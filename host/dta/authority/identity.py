@@ -16,14 +16,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dtacore import birth
-from dtacore import network as networks
-from dtacore.errors import ProtocolError
-
 from dta import __version__, strictjson
 from dta.authority import keystore
 from dta.errors import AuthorityError
 from dta.signing import Signer, generate_secret
+from dtacore import birth
+from dtacore import network as networks
+from dtacore.errors import ProtocolError
 
 SECRETS_FILE = "secrets.bin"
 PUBLIC_FILE = "authority.json"

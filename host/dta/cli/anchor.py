@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from dtacore import note
-
 from dta import receipt as receipts
 from dta.anchor import evidence
 from dta.anchor.anchorer import Anchorer
@@ -17,10 +15,18 @@ from dta.anchor.rpc import Node
 from dta.anchor.store import CONFIRMED, FINAL, AnchorStore
 from dta.anchor.tx import Outpoint
 from dta.authority import identity
-from dta.cli.context import (USER_ERRORS, emit_json, fail, open_signer, pass_ctx, passphrase,
-                              passphrase_option)
+from dta.cli.context import (
+    USER_ERRORS,
+    emit_json,
+    fail,
+    open_signer,
+    pass_ctx,
+    passphrase,
+    passphrase_option,
+)
 from dta.errors import ChainError
 from dta.log.store import LogStore
+from dtacore import note
 
 node_option = click.option("--node", "node_url", default=None,
                            help="JSON-RPC URL (default: chain.rpc_url).")

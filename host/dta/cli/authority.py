@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from dtacore import network as networks
-
 from dta.anchor import address as addr
 from dta.anchor.store import AnchorStore
 from dta.authority import identity
 from dta.cli.context import USER_ERRORS, emit_json, fail, pass_ctx, passphrase, passphrase_option
+from dtacore import network as networks
 
 
 @click.group("authority")

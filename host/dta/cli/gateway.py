@@ -8,7 +8,7 @@ import threading
 
 import click
 
-from dta.cli.context import (USER_ERRORS, emit_json, fail, open_signer, pass_ctx, passphrase_option)
+from dta.cli.context import USER_ERRORS, emit_json, fail, open_signer, pass_ctx, passphrase_option
 from dta.gateway.registry import Registry
 from dta.gateway.serial_link import SerialLink
 from dta.gateway.service import Gateway

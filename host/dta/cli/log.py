@@ -6,14 +6,13 @@ import sys
 
 import click
 
-from dtacore import entries, merkle
-
 from dta import receipt as receipts
 from dta.authority import identity
-from dta.cli.context import (USER_ERRORS, emit_json, fail, open_signer, pass_ctx, passphrase_option)
+from dta.cli.context import USER_ERRORS, emit_json, fail, open_signer, pass_ctx, passphrase_option
 from dta.log.service import Log
 from dta.log.store import LogStore
 from dta.verify import LinkError, verify_log_receipt
+from dtacore import entries, merkle
 
 
 def _open_log(ctx, passphrase_file) -> Log:

@@ -14,7 +14,6 @@ from dta.firmware.bundle import build
 from dta.gateway.service import EventLog, Gateway
 from dta.services.mosquitto import Mosquitto
 
-
 # The demo authority's passphrase when DTA_PASSPHRASE is not set: demo data only, on regtest.
 DEMO_PASSPHRASE = "dta-demo-only"
 

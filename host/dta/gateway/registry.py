@@ -107,7 +107,8 @@ class Registry:
                         return dev, ("key-conflict", "key id bound to another public key")
                     if boot <= dev.boot:
                         self._db.execute("ROLLBACK")
-                        return dev, ("replayed-boot", f"boot counter {boot} not above last seen {dev.boot}")
+                        return dev, ("replayed-boot",
+                                     f"boot counter {boot} not above last seen {dev.boot}")
                     self._db.execute(
                         "UPDATE devices SET board=?, firmware=?, boot=?, hellos=hellos+1, "
                         "last_seen=? WHERE key_id=?", (board, firmware, boot, now, key_id))

@@ -20,11 +20,10 @@ from typing import Callable
 
 import paho.mqtt.client as mqtt
 
-from dtacore import backend, entries, wire
-
 from dta.config import Config
 from dta.errors import DecodeError, ServiceError, VerifyError
 from dta.gateway.registry import Registry
+from dtacore import backend, entries, wire
 
 log = logging.getLogger("dta.gateway")
 
@@ -147,7 +146,8 @@ class Gateway:
         client.loop_start()
         if not self._subscribed.wait(CONNECT_TIMEOUT):
             self.stop()
-            raise ServiceError(f"MQTT broker {m.host}:{m.port} did not acknowledge the subscription")
+            raise ServiceError(f"MQTT broker {m.host}:{m.port} "
+                               "did not acknowledge the subscription")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

@@ -7,11 +7,10 @@ import threading
 import time
 from typing import Callable
 
-from dtacore import entries, merkle
-
 from dta.errors import StoreError
 from dta.log.store import CheckpointRecord, LogStore, Signer
 from dta.receipt import Receipt
+from dtacore import entries, merkle
 
 
 class GroupCommit:
@@ -64,7 +63,7 @@ class GroupCommit:
             if err is not exc:
                 raise
             return
-        for i, (_, slot) in zip(indices, batch):
+        for i, (_, slot) in zip(indices, batch, strict=True):
             slot.append((i, None))
 
 

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol
 
-from dtacore import entries as entries_mod
-from dtacore import merkle, note
-
 from dta.errors import StoreError
 from dta.log.tree import MerkleTree, TreeError
 from dta.receipt import Receipt
+from dtacore import entries as entries_mod
+from dtacore import merkle, note
 
 SCHEMA_VERSION = 1
 H = merkle.HASH_SIZE
@@ -152,7 +151,7 @@ class LogStore:
             if len(stored.levels) > len(fresh.levels) and any(stored.levels[len(fresh.levels):]):
                 raise StoreError(f"{self.path}: stored nodes above the tree height")
             n = self._committed
-            for level, (a, b) in enumerate(zip(fresh.levels, stored.levels)):
+            for level, (a, b) in enumerate(zip(fresh.levels, stored.levels, strict=False)):
                 if a != b:
                     raise StoreError(f"{self.path}: stored nodes at level {level} are wrong")
                 cut = (n >> level) * (H if level == 0 else 1)

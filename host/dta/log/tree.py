@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from hashlib import sha256
 
-from dtacore import merkle
-
 from dta.errors import StoreError
+from dtacore import merkle
 
 H = merkle.HASH_SIZE
 _NODE = merkle.NODE_PREFIX

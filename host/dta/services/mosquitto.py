@@ -37,7 +37,8 @@ class Mosquitto(process.ChildService):
 
     def _config(self) -> str:
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
-                 "log_dest stdout", "log_type error", "log_type warning", "log_type notice", "log_type information",
+                 "log_dest stdout", "log_type error", "log_type warning", "log_type notice",
+                 "log_type information",
                  f"persistence {'true' if self.persistence else 'false'}",
                  f"persistence_location {self.workdir}/"]
         if os.geteuid() == 0:

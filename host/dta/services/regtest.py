@@ -57,7 +57,8 @@ class RegtestNode(ChildService):
         node = shutil.which("node")
         if not node or not NODE_SCRIPT.exists():
             raise ServiceError("bcoin regtest node not installed (Node.js and `make devnet`)")
-        return [node, str(NODE_SCRIPT), "--network=regtest", f"--memory={'true' if self.memory else 'false'}", "--workers=false",
+        return [node, str(NODE_SCRIPT), "--network=regtest",
+                f"--memory={'true' if self.memory else 'false'}", "--workers=false",
                 "--listen=false", "--no-wallet=true", "--index-tx=true", "--replace-by-fee=true",
                 "--http-host=127.0.0.1", f"--http-port={self.port}", f"--api-key={self.api_key}",
                 f"--prefix={self.workdir}", "--log-level=warning"]
@@ -77,10 +78,11 @@ class RegtestNode(ChildService):
             try:
                 client.call("getblockcount")
                 return self
-            except NodeUnreachable:
+            except NodeUnreachable as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise ServiceError(f"bcoin did not answer within {timeout}s: {self._tail()}")
+                    raise ServiceError(
+                        f"bcoin did not answer within {timeout}s: {self._tail()}") from exc
                 time.sleep(0.05)  # poll interval while waiting for the port to open
 
     def _tail(self) -> str:

@@ -18,10 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[2] / "firmware"), str(HERE.parents[2] / "host")]
 
+from dta.log.tree import MerkleTree  # noqa: E402
 from dtacore import backend, merkle, note  # noqa: E402
 from dtacore.errors import ProtocolError  # noqa: E402
-
-from dta.log.tree import MerkleTree  # noqa: E402
 
 # A fixed test key (never used for anything else): secret = SHA-256("dta log vector key").
 VECTOR_SECRET = hashlib.sha256(b"dta log vector key").digest()

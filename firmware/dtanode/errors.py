@@ -1,0 +1,9 @@
+# The device agent's own errors, on the device side's one base (dtacore.errors.ProtocolError).
+# Each module that raises one of its own defines it; this one holds those two modules share.
+
+from dtacore.errors import ProtocolError
+
+
+class ConfigError(ProtocolError):
+    # board.json or config.json is missing, malformed or holds a value the device refuses.
+    pass
