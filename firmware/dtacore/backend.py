@@ -8,6 +8,7 @@
 #   sign(secret, digest32, extra=None) -> r||s     verify(pubkey, digest32, sig64) -> bool
 #   prepare(pubkey) -> key for verify(): a per-key table on the device (repeat verifications)
 #   shared_x(secret, peer_pubkey) -> bytes(32)
+#   point_sum(pubkeys) -> compressed sum of SEC1 public keys (EncodeError if it is infinity)
 #   ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8) -> ciphertext||tag
 #   ccm_decrypt(key, nonce, data, aad=b"", tag_len=8) -> plaintext (VerifyError on a bad tag)
 #   hmac_sha256, hkdf, equal; aes(key) -> keyed AES with ecb(buf) and cbc_mac(buf), which
@@ -64,6 +65,12 @@ if NAME == "micropython":
         from dtacore.ecdh import shared_x as f
         return f(secret, peer_pubkey)
 
+    def point_sum(pubkeys):
+        from dtacore import ecmult
+        from dtacore import secp256k1 as ec
+        pt = ecmult.point_sum([ec.decode_point(p) for p in pubkeys])
+        return ec.encode_point(ec.to_affine(pt))
+
     def ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
         from dtacore import ccm
         ccm.check(key, nonce, tag_len)
@@ -92,6 +99,7 @@ else:
         aes,
         ccm_decrypt,
         ccm_encrypt,
+        point_sum,
         prepare,
         pubkey,
         shared_x,

@@ -66,6 +66,19 @@ def shared_x(secret, peer_pubkey):
     return pt.format(True)[1:]
 
 
+def point_sum(pubkeys):
+    from dtacore.secp256k1 import decode_point
+    for p in pubkeys:
+        decode_point(p)  # same strict rules and DecodeError as the device
+    if not pubkeys:
+        raise EncodeError("no points to add")
+    try:
+        total = coincurve.PublicKey.combine_keys([coincurve.PublicKey(bytes(p)) for p in pubkeys])
+    except ValueError:
+        raise EncodeError("the points sum to the point at infinity") from None
+    return total.format(True)
+
+
 def ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
     _ccm.check(key, nonce, tag_len)
     return AESCCM(bytes(key), tag_length=tag_len).encrypt(bytes(nonce), bytes(plaintext),

@@ -185,3 +185,15 @@ def multi(terms, blind=1):
     if inf:
         return None
     return X, Y, Z
+
+
+def point_sum(points):
+    # Sum of affine points (a list of (x, y)), by mixed additions on a Jacobian running sum:
+    # combining public shares. None for the point at infinity (the shares cancelled out).
+    pt = None
+    for x, y in points:
+        if pt is None:
+            pt = (x, y, 1)
+        else:
+            pt = madd(pt[0], pt[1], pt[2], x, y)
+    return pt
