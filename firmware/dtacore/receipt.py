@@ -10,13 +10,14 @@ LINK_BIRTH = "birth record"
 LINK_ENTRY = "entry"
 LINK_INCLUSION = "inclusion proof"
 LINK_CHECKPOINT = "checkpoint signature"
+LINK_CONSISTENCY = "consistency proof"
 LINK_SIGNER = "anchor signer"
 LINK_PAYLOAD = "payload"
 LINK_BLOCK = "transaction in block"
 LINK_HEADERS = "header chain"
 LINK_CONFIRMATIONS = "confirmations"
-LINKS = (LINK_BIRTH, LINK_ENTRY, LINK_INCLUSION, LINK_CHECKPOINT, LINK_SIGNER, LINK_PAYLOAD,
-         LINK_BLOCK, LINK_HEADERS, LINK_CONFIRMATIONS)
+LINKS = (LINK_BIRTH, LINK_ENTRY, LINK_INCLUSION, LINK_CHECKPOINT, LINK_CONSISTENCY, LINK_SIGNER,
+         LINK_PAYLOAD, LINK_BLOCK, LINK_HEADERS, LINK_CONFIRMATIONS)
 
 
 class LinkError(VerifyError):
@@ -55,6 +56,27 @@ def check_entry(entry, proof, note_text, pubkey=None, key_name=None, verify=None
     within(LINK_INCLUSION, merkle.verify_inclusion, merkle.hash_leaf(entry), p.path, cp.root,
            index=p.index, size=p.size)
     return decoded, p, cp
+
+
+def check_consistency(cp, anchored_note, proof, pubkey=None, key_name=None, verify=None):
+    # The receipt's checkpoint `cp` (checked by check_entry) is a prefix of the later checkpoint
+    # that was anchored: that note is of the same log, signed by pubkey (key_name: default its
+    # origin; without pubkey the caller has verified it), and the RFC 9162 consistency proof
+    # recomputes both roots. -> the anchored Checkpoint, for check_checkpoint_anchor
+    from dtacore import merkle, note
+    later = within(LINK_CONSISTENCY, note.parse_checkpoint, anchored_note)
+    if later.origin != cp.origin:
+        raise LinkError(LINK_CONSISTENCY, "the anchored checkpoint is of another log")
+    if pubkey is not None:
+        within(LINK_CONSISTENCY, note.verify_checkpoint, anchored_note,
+               key_name or later.origin, pubkey, verify)
+    p = within(LINK_CONSISTENCY, merkle.decode_consistency, proof)
+    if p.size1 != cp.size or p.size2 != later.size:
+        raise LinkError(LINK_CONSISTENCY, "proof is from size %d to %d, the checkpoints have "
+                        "%d and %d" % (p.size1, p.size2, cp.size, later.size))
+    within(LINK_CONSISTENCY, merkle.verify_consistency, cp.root, later.root, p.path,
+           size1=p.size1, size2=p.size2)
+    return later
 
 
 def _anchor_payload(raw_tx, pubkey):

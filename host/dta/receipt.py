@@ -7,13 +7,20 @@ D-TA's identity key anchored its id. Layouts (docs/log.md, docs/anchoring.md)::
     {"format": "dta-log-receipt/1", "entry": hex, "proof": hex, "checkpoint": "<signed note>",
      "anchor": null | {"format": "dta-anchor/1", "status": "pending" | "anchored",
                        "network": name, "dta_id": hex, "identity_pubkey": hex, "sequence": n,
-                       ...chain proof when anchored}}
+                       ...chain proof when anchored},
+     "consistency": {"checkpoint": "<signed note>", "proof": hex}}   (optional: see below)
     {"format": "dta-birth/1", "network": name, "dta_id": hex, "identity_pubkey": hex,
      "birth_record": hex | null, ...chain proof}
 
     chain proof: "tx": hex (with witness), "txout_proof": hex (gettxoutproof),
                  "checkpoint_height": h, "headers": [hex, ...] (the headers after height h),
                  "block_index": i (position in headers of the block holding tx)
+
+    consistency: present only when the entry's checkpoint was not itself anchored (the anchorer
+                 anchors the newest checkpoint of each anchor window): the signed note of the
+                 later checkpoint that was, and the RFC 9162 consistency proof (dtacore.merkle
+                 encoding) from the entry's checkpoint to it; `anchor` then describes that
+                 later checkpoint.
 
 Parsing is strict: a size cap, bounded nesting, exact key sets, types, hex and lengths. Values
 are immutable; ``to_json`` gives the canonical text back. Verification lives in dta.verify, on
@@ -40,6 +47,7 @@ PUBKEY_LEN = 33
 ID_LEN = 32
 
 _LOG_KEYS = {"format", "entry", "proof", "checkpoint", "anchor"}
+_CONSISTENCY_KEYS = {"checkpoint", "proof"}
 _EVIDENCE_KEYS = {"format", "status", "network", "dta_id", "identity_pubkey", "sequence"}
 _CHAIN_KEYS = {"tx", "txout_proof", "checkpoint_height", "headers", "block_index"}
 _BIRTH_KEYS = {"format", "network", "dta_id", "identity_pubkey", "birth_record"} | _CHAIN_KEYS
@@ -89,20 +97,36 @@ class AnchorEvidence:
 
 
 @dataclass(frozen=True)
+class ConsistencyLink:
+    """The later, anchored checkpoint (its signed note) and the consistency proof from the
+    receipt's checkpoint to it."""
+
+    checkpoint: str
+    proof: bytes
+
+    def as_json(self) -> dict:
+        return {"checkpoint": self.checkpoint, "proof": self.proof.hex()}
+
+
+@dataclass(frozen=True)
 class Receipt:
     """An entry, its inclusion proof, the signed checkpoint the proof is against, and where
-    that checkpoint is anchored (None until `dta receipt upgrade`)."""
+    that checkpoint is anchored (None until `dta receipt upgrade`), directly or, through
+    `consistency`, by a later checkpoint that extends it."""
 
     entry: bytes
     proof: bytes
     checkpoint: str
     anchor: AnchorEvidence | None = None
+    consistency: ConsistencyLink | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"format": LOG_FORMAT, "entry": self.entry.hex(),
-                           "proof": self.proof.hex(), "checkpoint": self.checkpoint,
-                           "anchor": None if self.anchor is None else self.anchor.as_json()},
-                          sort_keys=True)
+        out = {"format": LOG_FORMAT, "entry": self.entry.hex(), "proof": self.proof.hex(),
+               "checkpoint": self.checkpoint,
+               "anchor": None if self.anchor is None else self.anchor.as_json()}
+        if self.consistency is not None:
+            out["consistency"] = self.consistency.as_json()
+        return json.dumps(out, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -179,11 +203,23 @@ def _evidence(obj, what: str) -> AnchorEvidence | None:
     return AnchorEvidence(network, dta_id, pub, _count(obj, "sequence", what), chain)
 
 
+def _consistency(obj, what: str) -> ConsistencyLink:
+    # Absent when the entry's own checkpoint is anchored; never null (one text per receipt).
+    what = f"{what} consistency"
+    _keys(obj, _CONSISTENCY_KEYS, what)
+    return ConsistencyLink(strictjson.field(obj, "checkpoint", str, what),
+                           strictjson.hex_field(obj, "proof", what))
+
+
 def _log_receipt(obj: dict, what: str) -> Receipt:
-    _keys(obj, _LOG_KEYS, what)
+    _keys(obj, _LOG_KEYS | ({"consistency"} if "consistency" in obj else set()), what)
+    link = _consistency(obj["consistency"], what) if "consistency" in obj else None
+    if link is not None and obj["anchor"] is None:
+        raise DecodeError(f"{what}: a consistency link without anchor evidence says nothing")
     return Receipt(strictjson.hex_field(obj, "entry", what),
                    strictjson.hex_field(obj, "proof", what),
-                   strictjson.field(obj, "checkpoint", str, what), _evidence(obj["anchor"], what))
+                   strictjson.field(obj, "checkpoint", str, what), _evidence(obj["anchor"], what),
+                   link)
 
 
 def _birth_receipt(obj: dict, what: str) -> BirthReceipt:

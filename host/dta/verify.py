@@ -46,6 +46,9 @@ class Verified:
     height: int | None
     confirmations: int | None
     anchored: bool
+    # The anchored checkpoint's tree size when the receipt's checkpoint is linked to it by a
+    # consistency proof; None when the receipt's own checkpoint is the anchored one.
+    anchored_tree_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,9 @@ def _expect(got: bytes, want: bytes | None, link: str, what: str) -> None:
 def verify_receipt(rec: Receipt, root: TrustRoot, *, k: int | None = None,
                    expect_dta_id: bytes | None = None, expect_pubkey: bytes | None = None,
                    allow_pending: bool = False) -> Verified:
-    """entry -> inclusion proof -> checkpoint signature -> anchor signer -> payload ->
-    transaction in block -> header chain -> confirmations."""
+    """entry -> inclusion proof -> checkpoint signature -> (consistency proof to the anchored
+    checkpoint) -> anchor signer -> payload -> transaction in block -> header chain ->
+    confirmations."""
     ev = rec.anchor
     if ev is None:
         raise LinkError(links.LINK_PAYLOAD, "receipt carries no dta-anchor/1 evidence "
@@ -110,18 +114,24 @@ def verify_receipt(rec: Receipt, root: TrustRoot, *, k: int | None = None,
     _expect(ev.dta_id, expect_dta_id, links.LINK_PAYLOAD, "D-TA id")
     entry, proof, cp = links.check_entry(rec.entry, rec.proof, rec.checkpoint,
                                          ev.identity_pubkey, verify=signing.verify)
+    anchored_cp, via = cp, None
+    if rec.consistency is not None:
+        anchored_cp = links.check_consistency(cp, rec.consistency.checkpoint,
+                                              rec.consistency.proof, ev.identity_pubkey,
+                                              verify=signing.verify)
+        via = anchored_cp.size
     if ev.chain is None:
         if allow_pending:
             return Verified(entry, proof.index, cp.size, cp.root, ev.sequence, None, None, None,
-                            False)
+                            False, via)
         raise LinkError(links.LINK_PAYLOAD, "receipt is 'pending', not anchored "
                         "(try `dta receipt upgrade`)")
     net = networks.by_name(ev.network)
     txid = links.check_checkpoint_anchor(ev.chain.tx, ev.identity_pubkey, ev.dta_id,
-                                         ev.sequence, cp)
+                                         ev.sequence, anchored_cp)
     txid_hex, height, conf = _in_chain(txid, ev.chain, net, root, k or net.default_k)
     return Verified(entry, proof.index, cp.size, cp.root, ev.sequence, txid_hex, height, conf,
-                    True)
+                    True, via)
 
 
 def verify_birth(rec: BirthReceipt, root: TrustRoot, *, k: int | None = None,

@@ -30,7 +30,7 @@ def chain_order(node, rows):
     for row in rows:
         info = node.tx(row.txid)
         if prev:
-            assert (info["vin"][0]["txid"], info["vin"][0]["vout"]) == (prev, 1)
+            assert (info.inputs[0].txid, info.inputs[0].vout) == (prev, 1)
         prev = row.txid
         seqs.append(row.sequence)
     return seqs
@@ -130,9 +130,12 @@ def test_stuck_low_fee_anchor_bumped_by_rbf(tmp_path, regtest_node, funded_signe
     assert len(row.candidates) == 2, out["events"]
     old, new = row.candidates
     assert new["fee"] > old["fee"] and new["fee_rate"] > old["fee_rate"]
-    assert row.txid == new["txid"] and any("replaced" in e for e in out["events"])
-    # bcoin 1.0.2 has no BIP 125 mempool replacement; a miner running Core's policy would take
-    # the replacement: mine it directly.
+    # bcoin 1.0.2 has no BIP 125 mempool replacement: it keeps the original, and says so only
+    # by not admitting the replacement; the anchorer keeps following the original.
+    assert row.txid == old["txid"] and node.in_mempool(old["txid"]), out["events"]
+    assert row.refusal["kind"] == "conflict" and row.refusal["txid"] == new["txid"]
+    assert any("does not replace transactions" in e for e in out["events"]), out["events"]
+    # A miner running Core's policy would take the replacement: mine it directly.
     regtest_node.build_block([bytes.fromhex(new["raw"])])
     a.step()
     row = a.store.get(1)
@@ -142,7 +145,7 @@ def test_stuck_low_fee_anchor_bumped_by_rbf(tmp_path, regtest_node, funded_signe
     a.submit_checkpoint(2, 4, root(2))
     nxt = wait_for(lambda: a.step() and node.in_mempool(a.store.get(2).txid) and a.store.get(2),
                    what="the next anchor to be accepted")
-    assert node.tx(nxt.txid)["vin"][0]["txid"] == new["txid"]
+    assert node.tx(nxt.txid).inputs[0].txid == new["txid"]
 
 
 def test_reorg_to_the_other_candidate_reanchors_later_steps(tmp_path, regtest_node, funded_signer):
@@ -164,7 +167,7 @@ def test_reorg_to_the_other_candidate_reanchors_later_steps(tmp_path, regtest_no
     a.submit_checkpoint(2, 2, root(2))
     wait_for(lambda: a.step() and node.in_mempool(a.store.get(2).txid or ""), what="step 2 sent")
     step2_first = a.store.get(2).txid
-    assert node.tx(step2_first)["vin"][0]["txid"] == replacement["txid"]
+    assert node.tx(step2_first).inputs[0].txid == replacement["txid"]
     regtest_node.mine(1)
     a.step()
     assert a.store.get(2).state == FINAL
@@ -180,7 +183,7 @@ def test_reorg_to_the_other_candidate_reanchors_later_steps(tmp_path, regtest_no
     row1, row2 = a.store.get(1), a.store.get(2)
     assert row1.txid == original["txid"] and row1.state in (CONFIRMED, FINAL), events
     assert row2.txid != step2_first
-    assert node.tx(row2.txid)["vin"][0]["txid"] == original["txid"]
+    assert node.tx(row2.txid).inputs[0].txid == original["txid"]
     regtest_node.mine(1)
     a.step()
     assert [r.state for r in a.store.all()] == [FINAL] * 3
@@ -252,11 +255,30 @@ def test_top_up_the_seal_with_a_second_funding_output(tmp_path, regtest_node, fu
     row = a.store.get(1)
     assert row.state == FINAL
     info = node.tx(row.txid)
-    spent = [(i["txid"], i["vout"]) for i in info["vin"]]
+    spent = [(i.txid, i.vout) for i in info.inputs]
     assert spent == [(a.store.get(0).txid, 1), (extra.txid, extra.vout)]
     birth_change = a.store.get(0).current["seal_value"]
     assert row.current["seal_value"] == birth_change + extra.value - row.current["fee"]
     assert chain_order(node, a.store.all()) == [None, 1]
     a.submit_checkpoint(2, 2, root(2))  # top-ups are used once
     a.step()
-    assert len(node.tx(a.store.get(2).txid)["vin"]) == 1
+    assert len(node.tx(a.store.get(2).txid).inputs) == 1
+
+
+def test_a_store_from_before_acceptance_heights_opens_and_keeps_its_rows(tmp_path):
+    import sqlite3
+    old = sqlite3.connect(str(tmp_path / "old.sqlite3"))
+    old.executescript("""
+        CREATE TABLE anchors (step INTEGER PRIMARY KEY, kind INTEGER NOT NULL,
+            sequence INTEGER UNIQUE, tree_size INTEGER, root BLOB, payload BLOB NOT NULL,
+            state TEXT NOT NULL, candidates TEXT NOT NULL DEFAULT '[]', txid TEXT,
+            block_hash TEXT, height INTEGER, confirmations INTEGER NOT NULL DEFAULT 0,
+            sent_height INTEGER, created REAL NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO anchors(step, kind, payload, state, sent_height, created)
+            VALUES (0, 1, x'00', 'pending', 7, 1.5);
+    """)
+    old.close()
+    row = AnchorStore(tmp_path / "old.sqlite3").get(0)
+    assert (row.state, row.signed_height, row.accepted_height, row.refusal, row.created) == (
+        PENDING, 7, None, None, 1.5)

@@ -21,6 +21,7 @@ def birth(tmp_path_factory, regtest_node):
     runner = CliRunner()
     pw = tmp / "pw"
     pw.write_text("birth pass\n")
+    pw.chmod(0o600)  # the CLI refuses a passphrase file others can read
     (tmp / "dta.toml").write_text(f"[chain]\nconfirmations = {K}\n"
                                   f"rpc_url = \"{regtest_node.url}\"\n")
     env = {"DTA_CONFIG": str(tmp / "dta.toml"), "DTA_PASSPHRASE": ""}
@@ -32,14 +33,15 @@ def birth(tmp_path_factory, regtest_node):
         return res.stdout
 
     dta("authority", "init", "--name", "birth-test", "--passphrase-file", str(pw))
-    facts = json.loads(dta("authority", "show"))
+    facts = json.loads(dta("authority", "show", "--json"))
     start = regtest_node.node.height()
-    regtest_node.fund(bytes.fromhex(json.loads(dta("authority", "address"))["script_pubkey"]))
+    address = json.loads(dta("authority", "address", "--json"))
+    regtest_node.fund(bytes.fromhex(address["script_pubkey"]))
     dta("anchor", "fund", "--from-height", str(start), "--passphrase-file", str(pw))
     dta("anchor", "run", "--once", "--passphrase-file", str(pw))
     regtest_node.mine(K)
     dta("anchor", "run", "--once", "--passphrase-file", str(pw))
-    shown = json.loads(dta("authority", "show"))["birth_anchor"]
+    shown = json.loads(dta("authority", "show", "--json"))["birth_anchor"]
     assert shown["state"] == "final" and shown["confirmations"] == K
     out = tmp / "birth.json"
     dta("receipt", "birth", "--reveal", "--out", str(out), "--passphrase-file", str(pw))
@@ -59,7 +61,8 @@ def test_birth_receipt_verifies_offline_and_via_cli(birth):
     assert v.dta_id.hex() == birth["facts"]["dta_id"] and v.record.name == "birth-test"
     out = json.loads(birth["dta"]("verify", str(birth["file"]),
                                   "--checkpoint-header", birth["trusted"],
-                                  "--checkpoint-height", str(birth["ev"]["checkpoint_height"])))
+                                  "--checkpoint-height", str(birth["ev"]["checkpoint_height"]),
+                                  "--json"))
     assert out["valid"] and out["kind"] == "birth" and out["revealed"] and out["confirmations"] == K
 
 

@@ -43,11 +43,10 @@ def test_birth_record_anchored_and_confirmed(tmp_path, regtest_node, funded_sign
     row = a.store.get(0)
     assert row.state == FINAL and row.confirmations == 3
     info = node.tx(row.txid)
-    assert info["vin"][0]["txid"] == funding.txid and info["vin"][0]["vout"] == funding.vout
-    assert info["vin"][0]["sequence"] == chaintx.SEQUENCE_RBF
-    assert bytes.fromhex(info["vout"][0]["scriptPubKey"]["hex"]) == \
-        anchor.op_return_script(anchor.encode_birth(DTA_ID))
-    assert bytes.fromhex(info["vout"][1]["scriptPubKey"]["hex"]) == p2wpkh_script(signer.public_key)
+    assert info.inputs[0].txid == funding.txid and info.inputs[0].vout == funding.vout
+    assert info.inputs[0].sequence == chaintx.SEQUENCE_RBF
+    assert info.outputs[0].script == anchor.op_return_script(anchor.encode_birth(DTA_ID))
+    assert info.outputs[1].script == p2wpkh_script(signer.public_key)
 
 
 def test_funding_found_by_watching_blocks(tmp_path, regtest_node):
@@ -74,8 +73,8 @@ def test_three_checkpoints_chained_each_spending_the_previous(tmp_path, regtest_
     prev = (funding.txid, funding.vout)
     for row in rows:
         info = node.tx(row.txid)
-        assert (info["vin"][0]["txid"], info["vin"][0]["vout"]) == prev
-        payload = anchor.payload_of(bytes.fromhex(info["vout"][0]["scriptPubKey"]["hex"]))
+        assert (info.inputs[0].txid, info.inputs[0].vout) == prev
+        payload = anchor.payload_of(info.outputs[0].script)
         assert payload == row.payload
         prev = (row.txid, chaintx.SEAL_VOUT)
     kinds = [anchor.decode(r.payload) for r in rows]

@@ -5,6 +5,7 @@ import json
 
 from click.testing import CliRunner
 
+from dta import exitcodes
 from dta.cli import main
 from dtacore import entries as E
 
@@ -16,6 +17,7 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
     runner = CliRunner()
     pw = tmp_path / "pw"
     pw.write_text("cli passphrase\n")
+    pw.chmod(0o600)  # the CLI refuses a passphrase file others can read
     env = {"DTA_BITCOIN_RPC": regtest_node.url, "DTA_PASSPHRASE": "", "DTA_CONFIG": ""}
     base = ["--data-dir", str(tmp_path / "dta")]
 
@@ -26,12 +28,13 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
         return res
 
     dta("authority", "init", "--name", "cli-anchor", "--passphrase-file", str(pw))
-    facts = json.loads(dta("authority", "show").stdout)
-    script = bytes.fromhex(json.loads(dta("authority", "address").stdout)["script_pubkey"])
+    facts = json.loads(dta("authority", "show", "--json").stdout)
+    script = bytes.fromhex(json.loads(dta("authority", "address", "--json").stdout)[
+        "script_pubkey"])
     start = regtest_node.node.height()
     regtest_node.fund(script)
     found = json.loads(dta("anchor", "fund", "--from-height", str(start),
-                           "--passphrase-file", str(pw)).stdout)
+                           "--passphrase-file", str(pw), "--json").stdout)
     assert found["value"] > 0
 
     for i in range(3):
@@ -40,25 +43,28 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
     dta("log", "checkpoint", "--passphrase-file", str(pw))
 
     # before anchoring, the receipt is pending: the log links verify, the Bitcoin ones cannot yet
-    dta("anchor", "run", "--once", "--node", "http://x:y@127.0.0.1:1/",
-        "--passphrase-file", str(pw))
+    res = dta("anchor", "run", "--once", "--node", "http://x:y@127.0.0.1:1/",
+              "--passphrase-file", str(pw), ok=False)
+    assert res.exit_code == exitcodes.UNREACHABLE, res.output
     (tmp_path / "p.json").write_text(dta("log", "prove", "0").stdout)
     dta("receipt", "upgrade", str(tmp_path / "p.json"), "--out", str(tmp_path / "p2.json"))
     assert json.loads((tmp_path / "p2.json").read_text())["anchor"]["status"] == "pending"
-    res = dta("verify", str(tmp_path / "p2.json"), ok=False)
+    res = dta("verify", str(tmp_path / "p2.json"), "--json", ok=False)
     assert (res.exit_code == 1
             and json.loads(res.stdout)["reason"].startswith("receipt is 'pending'"))
-    res = dta("verify", str(tmp_path / "p2.json"), "--allow-pending")
+    res = dta("verify", str(tmp_path / "p2.json"), "--allow-pending", "--json")
     assert json.loads(res.stdout)["anchored"] is False
 
     env["DTA_CONFIG"] = str(tmp_path / "dta.toml")
     (tmp_path / "dta.toml").write_text(f"[chain]\nconfirmations = {K}\n")
-    out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw)).stdout)
+    out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw),
+                         "--json").stdout)
     assert [a["state"] for a in out["anchors"]] == ["unconfirmed", "unconfirmed"]
     regtest_node.mine(K)
-    out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw)).stdout)
+    out = json.loads(dta("anchor", "run", "--once", "--passphrase-file", str(pw),
+                         "--json").stdout)
     assert [a["state"] for a in out["anchors"]] == ["final", "final"]
-    status = json.loads(dta("anchor", "status").stdout)
+    status = json.loads(dta("anchor", "status", "--json").stdout)
     assert status["anchors"][1]["sequence"] == 0
 
     receipt = tmp_path / "r.json"
@@ -70,19 +76,20 @@ def test_cli_anchor_receipt_verify_history(tmp_path, regtest_node):
     node = regtest_node.node
     trusted = node.header_hex(node.block_hash(ev["checkpoint_height"]))
     res = dta("verify", str(upgraded), "--checkpoint-header", trusted,
-              "--checkpoint-height", str(ev["checkpoint_height"]), "--dta-id", facts["dta_id"])
+              "--checkpoint-height", str(ev["checkpoint_height"]), "--dta-id", facts["dta_id"],
+              "--json")
     assert json.loads(res.stdout)["valid"] is True
-    res = dta("verify", str(upgraded), "--node", regtest_node.url)
+    res = dta("verify", str(upgraded), "--node", regtest_node.url, "--json")
     assert json.loads(res.stdout)["confirmations"] >= K
 
     bad = json.loads(upgraded.read_text())
     bad["anchor"]["sequence"] += 1
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     res = dta("verify", str(tmp_path / "bad.json"), "--checkpoint-header", trusted,
-              "--checkpoint-height", str(ev["checkpoint_height"]), ok=False)
+              "--checkpoint-height", str(ev["checkpoint_height"]), "--json", ok=False)
     assert res.exit_code == 1 and json.loads(res.stdout)["link"] == "payload"
 
     hist = json.loads(dta("verify", "--history", facts["dta_id"],
-                          "--from-height", str(start)).stdout)
+                          "--from-height", str(start), "--json").stdout)
     assert hist["ok"] and hist["birth"] and [a["sequence"] for a in hist["anchors"]] == [0]
     assert hist["birth"]["identity_pubkey"] == facts["identity_pubkey"]

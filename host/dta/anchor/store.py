@@ -1,8 +1,12 @@
 """The anchorer's durable state: one row per step of the seal chain (0 = Birth Record).
 
 SQLite in WAL mode, in its own file (<data dir>/anchors.sqlite3) so it never races the log's
-schema. Each row keeps every signed candidate transaction for its step (the first broadcast and
-any BIP 125 replacements) until one of them is confirmed.
+schema. Each row keeps every signed candidate transaction for its step (the first one, one
+rebuilt at a higher fee after a refusal, BIP 125 replacements) until one of them is confirmed.
+
+States say what is true of a step: `pending` until the node has accepted one of its candidates
+(signed candidates the node refused stay here, with the refusal), `unconfirmed` from the round
+the node accepted one (`accepted_height`), then `confirmed` and `final` (k confirmations).
 """
 
 from __future__ import annotations
@@ -32,11 +36,15 @@ CREATE TABLE IF NOT EXISTS anchors (
     block_hash  TEXT,
     height      INTEGER,
     confirmations INTEGER NOT NULL DEFAULT 0,
-    sent_height INTEGER,
-    created     REAL NOT NULL
+    sent_height INTEGER,      -- the tip when the newest candidate was signed (signed_height)
+    created     REAL NOT NULL,
+    accepted_height INTEGER,
+    refusal     TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Columns added after the first release: stores written before them gain them on open.
+_ADDED_COLUMNS = (("accepted_height", "INTEGER"), ("refusal", "TEXT"))
 
 
 @dataclass
@@ -53,7 +61,10 @@ class AnchorRow:
     block_hash: str | None = None
     height: int | None = None
     confirmations: int = 0
-    sent_height: int | None = None
+    signed_height: int | None = None    # the tip when the newest candidate was signed
+    accepted_height: int | None = None  # the tip when the node first accepted a candidate
+    refusal: dict | None = None         # the node's last refusal: txid, kind, reason, height
+    created: float = 0.0                # when the step was queued (the anchor window's clock)
 
     @property
     def current(self) -> dict | None:
@@ -72,7 +83,9 @@ class AnchorRow:
                 "block_hash": self.block_hash, "height": self.height,
                 "confirmations": self.confirmations,
                 "candidates": [c["txid"] for c in self.candidates],
-                "fee": (self.current or {}).get("fee"), "vsize": (self.current or {}).get("vsize")}
+                "fee": (self.current or {}).get("fee"), "vsize": (self.current or {}).get("vsize"),
+                "signed_height": self.signed_height, "accepted_height": self.accepted_height,
+                "refusal": self.refusal}
 
 
 class AnchorStore:
@@ -83,6 +96,10 @@ class AnchorStore:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(_SCHEMA)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(anchors)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE anchors ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
 
@@ -107,25 +124,35 @@ class AnchorStore:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    def add(self, kind: int, payload: bytes, sequence=None, tree_size=None, root=None) -> AnchorRow:
+    def add(self, kind: int, payload: bytes, sequence=None, tree_size=None, root=None, *,
+            created: float | None = None) -> AnchorRow:
+        created = time.time() if created is None else created
         with self.transaction():
             nxt = self.db.execute("SELECT COALESCE(MAX(step) + 1, 0) FROM anchors").fetchone()[0]
             self.db.execute("INSERT INTO anchors(step, kind, sequence, tree_size, root, payload,"
                             " state, created) VALUES (?,?,?,?,?,?,?,?)",
-                            (nxt, kind, sequence, tree_size, root, payload, PENDING, time.time()))
+                            (nxt, kind, sequence, tree_size, root, payload, PENDING, created))
         return self.get(nxt)
 
     def _row(self, r) -> AnchorRow:
         return AnchorRow(step=r[0], kind=r[1], sequence=r[2], tree_size=r[3],
                          root=bytes(r[4]) if r[4] is not None else None, payload=bytes(r[5]),
                          state=r[6], candidates=json.loads(r[7]), txid=r[8], block_hash=r[9],
-                         height=r[10], confirmations=r[11], sent_height=r[12])
+                         height=r[10], confirmations=r[11], signed_height=r[12],
+                         accepted_height=r[13], refusal=json.loads(r[14]) if r[14] else None,
+                         created=r[15])
 
     _COLS = ("step, kind, sequence, tree_size, root, payload, state, candidates, txid, block_hash,"
-             " height, confirmations, sent_height")
+             " height, confirmations, sent_height, accepted_height, refusal, created")
 
     def get(self, step: int) -> AnchorRow | None:
         r = self.db.execute(f"SELECT {self._COLS} FROM anchors WHERE step=?", (step,)).fetchone()
+        return self._row(r) if r else None
+
+    def last_checkpoint(self) -> AnchorRow | None:
+        """The newest checkpoint queued (the Birth Record is not one)."""
+        r = self.db.execute(f"SELECT {self._COLS} FROM anchors WHERE sequence IS NOT NULL "
+                            "ORDER BY step DESC LIMIT 1").fetchone()
         return self._row(r) if r else None
 
     def by_sequence(self, sequence: int) -> AnchorRow | None:
@@ -139,6 +166,8 @@ class AnchorStore:
 
     def save(self, row: AnchorRow) -> None:
         self.db.execute("UPDATE anchors SET state=?, candidates=?, txid=?, block_hash=?, height=?,"
-                        " confirmations=?, sent_height=? WHERE step=?",
+                        " confirmations=?, sent_height=?, accepted_height=?, refusal=?"
+                        " WHERE step=?",
                         (row.state, json.dumps(row.candidates), row.txid, row.block_hash,
-                         row.height, row.confirmations, row.sent_height, row.step))
+                         row.height, row.confirmations, row.signed_height, row.accepted_height,
+                         json.dumps(row.refusal) if row.refusal else None, row.step))

@@ -88,10 +88,10 @@ def vsize_of(tx: CTransaction) -> int:
 
 
 def _unsigned(inputs: list[Outpoint], script: bytes, op_return: bytes,
-              change: int) -> CMutableTransaction:
+              change: int, locktime: int) -> CMutableTransaction:
     txins = [CMutableTxIn(COutPoint(lx(o.txid), o.vout), nSequence=SEQUENCE_RBF) for o in inputs]
     outs = [CMutableTxOut(0, CScript(op_return)), CMutableTxOut(change, CScript(script))]
-    return CMutableTransaction(txins, outs, nLockTime=0, nVersion=2)
+    return CMutableTransaction(txins, outs, nLockTime=locktime, nVersion=2)
 
 
 def _witness(tx: CMutableTransaction, sigs: list[bytes], pubkey: bytes) -> None:
@@ -99,12 +99,13 @@ def _witness(tx: CMutableTransaction, sigs: list[bytes], pubkey: bytes) -> None:
 
 
 def build_anchor(signer, prev: Outpoint, payload: bytes, fee_rate: int, *, min_fee: int = 0,
-                 extra: tuple[Outpoint, ...] | list[Outpoint] = ()) -> AnchorTx:
+                 extra: tuple[Outpoint, ...] | list[Outpoint] = (), locktime: int = 0) -> AnchorTx:
     """Spend `prev` (paying to the signer's P2WPKH) into OP_RETURN(payload) + change.
 
     fee_rate is in sat per 1000 vbytes; min_fee lets an RBF replacement pay at least what BIP 125
     demands. `extra` are further outputs of the same key that top the seal up; the seal is
-    always vin[0]. Raises PayloadTooLarge before anything is signed or sent."""
+    always vin[0]. `locktime` is nLockTime (anchors use 0). Raises PayloadTooLarge before
+    anything is signed or sent."""
     try:
         op_return = anchor.op_return_script(payload)
     except ProtocolError as exc:
@@ -113,7 +114,7 @@ def build_anchor(signer, prev: Outpoint, payload: bytes, fee_rate: int, *, min_f
     script = p2wpkh_script(pub)
     inputs = [prev, *extra]
     total = sum(o.value for o in inputs)
-    tx = _unsigned(inputs, script, op_return, total)
+    tx = _unsigned(inputs, script, op_return, total, locktime)
     _witness(tx, [_DUMMY_SIG] * len(inputs), pub)
     vsize = vsize_of(tx)
     fee = max(math.ceil(fee_rate * vsize / 1000), min_fee)
@@ -121,7 +122,7 @@ def build_anchor(signer, prev: Outpoint, payload: bytes, fee_rate: int, *, min_f
     if change < DUST_LIMIT:
         raise ChainError(f"seal output {prev.txid}:{prev.vout} holds {prev.value} sat, too little "
                          f"for a {fee} sat fee; fund the identity address again")
-    tx = _unsigned(inputs, script, op_return, change)
+    tx = _unsigned(inputs, script, op_return, change, locktime)
     code = CScript([OP_DUP, OP_HASH160, hash160(pub), OP_EQUALVERIFY, OP_CHECKSIG])
     sigs = []
     for i, o in enumerate(inputs):
