@@ -3,6 +3,9 @@
 # Every entry: version u8 (=1) | type u8 | body. Integers are big-endian. Variable fields carry a
 # length prefix and a named maximum. Decoding is strict: unknown version or type, truncation,
 # over-limit lengths and trailing bytes are DecodeError. Equality is equality of encodings.
+# Constructors and encode() given a value they cannot encode (a wrong length, an integer outside
+# its field) raise EncodeError; decode() turns that into a DecodeError, since there the value
+# came from the bytes.
 #
 # Entries whose content an outsider could guess (a subject name, a device key, a board name) start
 # with a random 16-byte salt, so a leaf hash seen in someone else's inclusion proof cannot be
@@ -13,7 +16,7 @@ import hashlib
 import os
 import struct
 
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
 
 VERSION = 1
 
@@ -40,6 +43,7 @@ DEVICE_ENROLLED = 3
 DEVICE_EVENT = 4
 KEY_ROTATION = 5
 CHECKPOINT_ANCHORED = 6
+DEVICE_REVOKED = 7
 
 # Share refusal reasons.
 REFUSED_UNAUTHENTICATED = 1
@@ -53,6 +57,12 @@ ROTATE_IDENTITY = 1
 ROTATE_SHARE_EPOCH = 2
 ROTATE_DEVICE = 3
 _MAX_KEY_KIND = 3
+
+# Device revocation reasons.
+REVOKED_RETIRED = 1  # taken out of service
+REVOKED_COMPROMISED = 2  # its key is, or may be, known to someone else
+REVOKED_OTHER = 3  # the operator's decision, for a reason not listed
+_MAX_REVOKE_REASON = 3
 
 # Domain separation for the digest a device signs over an event.
 DEVICE_EVENT_DOMAIN = b"dta/v1 device-event\x00"
@@ -93,14 +103,27 @@ class _Reader:
 
 def _var(size_fmt, value, limit, what):
     if len(value) > limit:
-        raise DecodeError(what + " longer than its limit")
+        raise EncodeError(what + " longer than its limit")
     return struct.pack(size_fmt, len(value)) + bytes(value)
 
 
 def _fixed(value, size, what):
     if not isinstance(value, (bytes, bytearray)) or len(value) != size:
-        raise DecodeError(what + " has the wrong length")
+        raise EncodeError(what + " has the wrong length")
     return bytes(value)
+
+
+def _bytes(value, what):
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise EncodeError(what + " must be bytes")
+    return bytes(value)
+
+
+def _uint(value, bits, what):
+    # value as an unsigned integer field of `bits` bits (never a bool).
+    if type(value) is not int or value < 0 or value >> bits:
+        raise EncodeError("%s must be an integer in 0..2^%d-1" % (what, bits))
+    return value
 
 
 def _salt(salt):
@@ -113,7 +136,7 @@ class Entry:
     def encode(self):
         out = bytes((VERSION, self.TYPE)) + self._body()
         if len(out) > MAX_ENTRY_SIZE:
-            raise DecodeError("entry over MAX_ENTRY_SIZE")
+            raise EncodeError("entry over MAX_ENTRY_SIZE")
         return out
 
     def __eq__(self, other):
@@ -129,9 +152,9 @@ class ShareIssued(Entry):
 
     def __init__(self, subject, epoch, public_share, time_ms, salt=None):
         self.salt = _salt(salt)
-        self.time_ms = time_ms
-        self.epoch = epoch
-        self.subject = bytes(subject)
+        self.time_ms = _uint(time_ms, 64, "time_ms")
+        self.epoch = _uint(epoch, 32, "epoch")
+        self.subject = _bytes(subject, "subject")
         self.public_share = _fixed(public_share, PUBKEY_SIZE, "public share")
 
     def _body(self):
@@ -152,12 +175,12 @@ class ShareRefused(Entry):
     TYPE = SHARE_REFUSED
 
     def __init__(self, subject, epoch, reason, time_ms, salt=None):
-        if reason < 1 or reason > _MAX_REASON:
-            raise DecodeError("unknown refusal reason")
+        if type(reason) is not int or reason < 1 or reason > _MAX_REASON:
+            raise EncodeError("unknown refusal reason")
         self.salt = _salt(salt)
-        self.time_ms = time_ms
-        self.epoch = epoch
-        self.subject = bytes(subject)
+        self.time_ms = _uint(time_ms, 64, "time_ms")
+        self.epoch = _uint(epoch, 32, "epoch")
+        self.subject = _bytes(subject, "subject")
         self.reason = reason
 
     def _body(self):
@@ -179,9 +202,9 @@ class DeviceEnrolled(Entry):
 
     def __init__(self, device_key, board, time_ms, salt=None):
         self.salt = _salt(salt)
-        self.time_ms = time_ms
+        self.time_ms = _uint(time_ms, 64, "time_ms")
         self.device_key = _fixed(device_key, PUBKEY_SIZE, "device key")
-        self.board = bytes(board)
+        self.board = _bytes(board, "board")
 
     def _body(self):
         return (self.salt + struct.pack(">Q", self.time_ms) + self.device_key
@@ -201,11 +224,11 @@ class DeviceEvent(Entry):
     TYPE = DEVICE_EVENT
 
     def __init__(self, device_key, counter, kind, payload, signature, time_ms):
-        self.time_ms = time_ms
+        self.time_ms = _uint(time_ms, 64, "time_ms")
         self.device_key = _fixed(device_key, PUBKEY_SIZE, "device key")
-        self.counter = counter
-        self.kind = kind
-        self.payload = bytes(payload)
+        self.counter = _uint(counter, 32, "counter")
+        self.kind = _uint(kind, 8, "kind")
+        self.payload = _bytes(payload, "event payload")
         self.signature = _fixed(signature, SIG_SIZE, "signature")
 
     def signed_digest(self):
@@ -233,10 +256,13 @@ class DeviceEvent(Entry):
 
 def event_digest(device_key, counter, kind, payload):
     # What the device signs: SHA-256(domain | key | counter u32 | kind u8 | len u16 | payload).
+    payload = _bytes(payload, "event payload")
     if len(payload) > MAX_EVENT_PAYLOAD:
-        raise DecodeError("event payload longer than its limit")
+        raise EncodeError("event payload longer than its limit")
+    _uint(counter, 32, "counter")
+    _uint(kind, 8, "kind")
     h = hashlib.sha256(DEVICE_EVENT_DOMAIN)
-    h.update(device_key)
+    h.update(_fixed(device_key, PUBKEY_SIZE, "device key"))
     h.update(struct.pack(">IBH", counter, kind, len(payload)))
     h.update(payload)
     return h.digest()
@@ -247,11 +273,11 @@ class KeyRotation(Entry):
     TYPE = KEY_ROTATION
 
     def __init__(self, key_kind, epoch, old_key, new_key, time_ms):
-        if key_kind < 1 or key_kind > _MAX_KEY_KIND:
-            raise DecodeError("unknown key kind")
-        self.time_ms = time_ms
+        if type(key_kind) is not int or key_kind < 1 or key_kind > _MAX_KEY_KIND:
+            raise EncodeError("unknown key kind")
+        self.time_ms = _uint(time_ms, 64, "time_ms")
         self.key_kind = key_kind
-        self.epoch = epoch
+        self.epoch = _uint(epoch, 32, "epoch")
         self.old_key = _fixed(old_key, PUBKEY_SIZE, "old key")
         self.new_key = _fixed(new_key, PUBKEY_SIZE, "new key")
 
@@ -274,12 +300,12 @@ class CheckpointAnchored(Entry):
     TYPE = CHECKPOINT_ANCHORED
 
     def __init__(self, seq, tree_size, root, txid, height, time_ms):
-        self.time_ms = time_ms
-        self.seq = seq
-        self.tree_size = tree_size
+        self.time_ms = _uint(time_ms, 64, "time_ms")
+        self.seq = _uint(seq, 64, "seq")
+        self.tree_size = _uint(tree_size, 64, "tree size")
         self.root = _fixed(root, HASH_SIZE, "root")
         self.txid = _fixed(txid, HASH_SIZE, "txid")
-        self.height = height
+        self.height = _uint(height, 32, "height")
 
     def _body(self):
         return (struct.pack(">QQQ", self.time_ms, self.seq, self.tree_size) + self.root
@@ -295,6 +321,30 @@ class CheckpointAnchored(Entry):
         return cls(seq, size, root, txid, r.u32(), time_ms)
 
 
+class DeviceRevoked(Entry):
+    # salt16 | time_ms u64 | device public key (33) | reason u8
+    TYPE = DEVICE_REVOKED
+
+    def __init__(self, device_key, reason, time_ms, salt=None):
+        if type(reason) is not int or reason < 1 or reason > _MAX_REVOKE_REASON:
+            raise EncodeError("unknown revocation reason")
+        self.salt = _salt(salt)
+        self.time_ms = _uint(time_ms, 64, "time_ms")
+        self.device_key = _fixed(device_key, PUBKEY_SIZE, "device key")
+        self.reason = reason
+
+    def _body(self):
+        return (self.salt + struct.pack(">Q", self.time_ms) + self.device_key
+                + bytes((self.reason,)))
+
+    @classmethod
+    def _decode(cls, r):
+        salt = r.take(SALT_SIZE)
+        time_ms = r.u64()
+        key = r.take(PUBKEY_SIZE)
+        return cls(key, r.u8(), time_ms, salt)
+
+
 TYPES = {
     SHARE_ISSUED: ShareIssued,
     SHARE_REFUSED: ShareRefused,
@@ -302,10 +352,13 @@ TYPES = {
     DEVICE_EVENT: DeviceEvent,
     KEY_ROTATION: KeyRotation,
     CHECKPOINT_ANCHORED: CheckpointAnchored,
+    DEVICE_REVOKED: DeviceRevoked,
 }
 
 
 def decode(data):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError("an entry is bytes")
     if len(data) > MAX_ENTRY_SIZE:
         raise DecodeError("entry over MAX_ENTRY_SIZE")
     if len(data) < 2:
@@ -317,6 +370,9 @@ def decode(data):
         raise DecodeError("unknown entry type")
     r = _Reader(data)
     r.pos = 2
-    entry = cls._decode(r)
+    try:
+        entry = cls._decode(r)
+    except EncodeError as e:  # a decoded field the constructor refuses (a reason, a key kind)
+        raise DecodeError(str(e)) from None
     r.end()
     return entry

@@ -13,7 +13,9 @@ class MqttTransport:
         self.describe = wifi.up(board, cfg)
         self.cfg = cfg
         self.kid = kid
+        # mqtt_user / mqtt_password: the broker's device account (absent: anonymous).
         self.client = MQTTClient("dta-" + wire._hex(kid), cfg["mqtt_host"], cfg["mqtt_port"],
+                                 user=cfg.get("mqtt_user"), password=cfg.get("mqtt_password") or "",
                                  keepalive=cfg["keepalive"])
         self.client.connect()
 

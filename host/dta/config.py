@@ -1,12 +1,19 @@
 """Configuration: a TOML file, then environment variables, then command-line options.
 
 The file is found at --config, else $DTA_CONFIG, else <data dir>/dta.toml if it exists. Unknown
-sections or keys are errors (a typo must not silently fall back to a default).
+sections or keys are errors (a typo must not silently fall back to a default). Every value is
+checked at load for its type and its range, the same way whether it came from the file or from
+the environment: a quoted number in the file is refused (TOML has integers), an environment
+variable is parsed as the field's type, and both then go through the same range check. Values
+the devices also receive (broker host and port, topic prefix, keepalive) are checked with the
+device's own schema (dtanode.config_schema), so the host never accepts what a device refuses.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -14,6 +21,8 @@ from pathlib import Path
 from dta.errors import ConfigError
 from dtacore import network as networks
 from dtacore import wire
+from dtanode import config_schema
+from dtanode.errors import ConfigError as DeviceConfigError
 
 DEFAULT_DATA_DIR = Path("~/.local/share/dta").expanduser()
 # The files in a data directory, named once (docs/operations.md lists them).
@@ -22,21 +31,64 @@ REGISTRY_DB = "dta.sqlite3"   # the gateway's device registry
 LOG_DB = "log.sqlite3"        # the transparency log
 ANCHOR_DB = "anchors.sqlite3"  # the anchorer's seal chain
 
+# A config file is a few dozen lines; anything this large is not one.
+MAX_CONFIG_FILE = 64 * 1024
+# Strings without a tighter limit of their own (URLs, paths, names): long enough for any real
+# value, short enough that a pasted blob is caught.
+MAX_TEXT = 1024
+# An instance name goes into the MQTT client id (MQTT 3.1.1 servers must accept 23 characters;
+# mosquitto takes more): short, and safe in a topic, a file name and a log line.
+INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+
+
+def _int(default: int, lo: int, hi: int) -> int:
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def _text(default: str, max_len: int = MAX_TEXT, *, device_key: str | None = None,
+          pattern: re.Pattern | None = None, choices: tuple[str, ...] = ()) -> str:
+    return field(default=default, metadata={"max_len": max_len, "device_key": device_key,
+                                            "pattern": pattern, "choices": choices})
+
+
+def _device(key: str, default):
+    # A value the devices receive too: checked by their schema (one definition of its limits).
+    return field(default=default, metadata={"device_key": key})
+
 
 @dataclass(frozen=True)
 class MqttConfig:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic_prefix: str = "dta/v1"
-    client_id: str = "dta-gateway"
-    keepalive: int = 30
+    host: str = _device("mqtt_host", "127.0.0.1")
+    port: int = _device("mqtt_port", 1883)
+    topic_prefix: str = _device("topic_prefix", "dta/v1")
+    # Empty: derived from the D-TA id and [gateway] instance, so two D-TAs on one broker never
+    # share a session and two gateways of one D-TA are told apart (docs/operations.md).
+    client_id: str = _text("", 64, pattern=re.compile(r"^[A-Za-z0-9._-]*$"))
+    keepalive: int = _device("keepalive", 30)
+    # The gateway's broker credentials: the password is read from password_file (mode 0600),
+    # never written in this file. Empty username: connect without authentication.
+    username: str = _text("", 128)
+    password_file: str = _text("")
+    # The credentials emulated devices get (`dta devices emulate`, the demo, `dta devnet`).
+    device_username: str = _text("", 128)
+    device_password_file: str = _text("")
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
     # Device frames larger than this are dropped before parsing; at most wire.MAX_FRAME, the
     # frame format's own limit (a gateway may only be stricter).
-    max_frame: int = wire.MAX_FRAME
+    max_frame: int = _int(wire.MAX_FRAME, 1, wire.MAX_FRAME)
+    # Tells two gateways of one D-TA apart in the MQTT client id (the data directory's lock
+    # keeps them on separate data directories).
+    instance: str = _text("main", 16, pattern=INSTANCE_RE)
+    # What an unknown key can cost: new devices admitted per minute, over all sources and per
+    # source (the broker, each serial line), as token buckets holding one minute's worth.
+    new_devices_per_minute: int = _int(60, 1, 100_000)
+    new_devices_per_source_per_minute: int = _int(30, 1, 100_000)
+    # Devices waiting for `dta devices enroll`; past this the oldest pending one is evicted
+    # (and counted), so a flood of fresh keys cannot grow the registry without bound.
+    max_pending: int = _int(1000, 1, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -48,28 +100,44 @@ class ChainConfig:
     # Bitcoin Core's .cookie file, used when the URL carries no password.
     rpc_cookie: str = ""
     # Confirmations before an anchor is final; 0 = the network's default (6 on mainnet).
-    confirmations: int = 0
+    confirmations: int = _int(0, 0, 1000)
     # Fee rate bounds in sat per 1000 vbytes around the node's estimate.
-    fee_floor: int = 1000
-    fee_max: int = 100000
-    fee_target_blocks: int = 6
+    fee_floor: int = _int(1000, 1, 10_000_000)
+    fee_max: int = _int(100000, 1, 100_000_000)
+    fee_target_blocks: int = _int(6, 1, 1008)
     # Replace (BIP 125) an anchor still unconfirmed after this many blocks.
-    bump_after: int = 3
+    bump_after: int = _int(3, 1, 1000)
+    # Seconds between anchors (each costs a fee): only the newest checkpoint of each window is
+    # anchored, the checkpoints before it link to it by consistency proofs. 0 = the network's
+    # default: 600 (about one block) on mainnet, testnet and signet, 1 on regtest.
+    anchor_window_seconds: int = _int(0, 0, 604_800)
 
     def k_for(self, network: str) -> int:
         """Confirmations before an anchor on `network` is final (the configured figure, else
         the network's default)."""
         return self.confirmations or networks.by_name(network).default_k
 
+    def anchor_window_for(self, network: str) -> int:
+        """Seconds between anchors on `network` (the configured figure, else its default)."""
+        return self.anchor_window_seconds or (1 if network == "regtest" else 600)
+
 
 @dataclass(frozen=True)
 class LogConfig:
     # A checkpoint closes every window_seconds (if anything was appended) or as soon as
     # max_entries are pending, whichever comes first.
-    window_seconds: int = 1
-    max_entries: int = 10000
+    window_seconds: int = _int(1, 1, 86_400)
+    max_entries: int = _int(10000, 1, 10_000_000)
     # The checkpoint origin line (C2SP: a schema-less URL naming the log) and its key name.
-    origin: str = "dta.local/log"
+    origin: str = _text("dta.local/log", 255, pattern=re.compile(r"^[!-~]+$"))
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    # Prometheus endpoints (/metrics) of `dta gateway run` and `dta anchor run`; 0 = off.
+    host: str = _text("127.0.0.1", 253)
+    gateway_port: int = _int(0, 0, 65535)
+    anchor_port: int = _int(0, 0, 65535)
 
 
 @dataclass(frozen=True)
@@ -79,6 +147,7 @@ class Config:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def registry_db(self) -> Path:
@@ -98,37 +167,86 @@ ENV_VARS = {
     "DTA_DATA_DIR": (None, "data_dir"),
     "DTA_MQTT_HOST": ("mqtt", "host"),
     "DTA_MQTT_PORT": ("mqtt", "port"),
+    "DTA_MQTT_USERNAME": ("mqtt", "username"),
+    "DTA_MQTT_PASSWORD_FILE": ("mqtt", "password_file"),
+    "DTA_GATEWAY_INSTANCE": ("gateway", "instance"),
     "DTA_BITCOIN_RPC": ("chain", "rpc_url"),
     "DTA_BITCOIN_NETWORK": ("chain", "network"),
 }
 
+SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig, "log": LogConfig,
+            "metrics": MetricsConfig}
+_INT_TEXT = re.compile(r"^-?[0-9]{1,19}$")
 
-def _coerce(cls, key: str, value, where: str):
-    types = {f.name: f.type for f in fields(cls)}
-    if key not in types:
-        raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(types))})")
-    want = types[key]
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _typed(want, key: str, value, name: str, from_env: bool):
+    """The value as the field's type: from the file it must already be that type; from the
+    environment (always text) it is parsed as that type."""
     if want in ("int", int):
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}.{key}: expected an integer, got {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}.{key}: expected an integer, got {value!r}") from None
-    if want in ("Path", Path):
-        return Path(str(value)).expanduser()
+        if from_env and isinstance(value, str) and _INT_TEXT.match(value.strip()):
+            return int(value.strip())
+        if type(value) is int:
+            return value
+        hint = (f": write {key} = {value.strip()} without quotes"
+                if isinstance(value, str) and not from_env and _INT_TEXT.match(value.strip())
+                else "")
+        raise ConfigError(f"{name}: expected an integer, got {_shown(value)}{hint}")
     if not isinstance(value, str):
-        raise ConfigError(f"{where}.{key}: expected a string, got {value!r}")
+        raise ConfigError(f"{name}: expected a string, got {_shown(value)}")
+    if want in ("Path", Path):
+        if not value.strip():
+            raise ConfigError(f"{name}: expected a directory, got an empty string")
+        return Path(value).expanduser()
     return value
+
+
+def _in_range(f, value, name: str) -> None:
+    meta = f.metadata
+    device_key = meta.get("device_key")
+    if device_key:
+        try:
+            config_schema.check_value(device_key, value)
+        except DeviceConfigError as exc:
+            raise ConfigError(f"{name}: {str(exc).split(' ', 1)[1]}; the devices "
+                              "refuse such a value too") from None
+    if "range" in meta:
+        lo, hi = meta["range"]
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name}: {value} is outside {lo}..{hi}")
+    if isinstance(value, str):
+        if len(value) > meta.get("max_len", MAX_TEXT):
+            raise ConfigError(f"{name}: longer than {meta.get('max_len', MAX_TEXT)} "
+                              "characters")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ConfigError(f"{name}: contains a control character")
+        pattern = meta.get("pattern")
+        if pattern is not None and value and not pattern.match(value):
+            raise ConfigError(f"{name}: {_shown(value)} does not match "
+                              f"{pattern.pattern}")
+
+
+def _coerce(cls, key: str, value, where: str, from_env: bool = False):
+    """One value checked for its field: `where` names the file section or the environment
+    variable it came from."""
+    by_name = {f.name: f for f in fields(cls)}
+    if key not in by_name:
+        raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(by_name))})")
+    f = by_name[key]
+    name = where if from_env else f"{where}.{key}"
+    out = _typed(f.type, key, value, name, from_env)
+    _in_range(f, out, name)
+    return out
 
 
 def _section(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table")
     return cls(**{k: _coerce(cls, k, v, where) for k, v in data.items()})
-
-
-SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig, "log": LogConfig}
 
 
 def from_dict(data: dict, where: str = "config") -> Config:
@@ -141,25 +259,41 @@ def from_dict(data: dict, where: str = "config") -> Config:
     return Config(**top)
 
 
+def find_file(path: str | os.PathLike | None = None, env: dict | None = None) -> Path | None:
+    """The configuration file in use: `path`, else $DTA_CONFIG, else <data dir>/dta.toml when
+    it exists (None: defaults only)."""
+    env = os.environ if env is None else env
+    candidate = path or env.get("DTA_CONFIG")
+    if candidate:
+        return Path(candidate)
+    data_dir = Path(env.get("DTA_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
+    default = data_dir / CONFIG_FILE
+    return default if default.exists() else None
+
+
+def read_file(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_FILE + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_FILE:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_FILE} bytes: not a config file")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
 def load(path: str | os.PathLike | None = None, env: dict | None = None) -> Config:
     env = os.environ if env is None else env
-    data: dict = {}
-    where = "defaults"
-    candidate = path or env.get("DTA_CONFIG")
-    if not candidate:
-        data_dir = Path(env.get("DTA_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
-        default = data_dir / CONFIG_FILE
-        candidate = default if default.exists() else None
-    if candidate:
-        where = str(candidate)
-        try:
-            with open(candidate, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {candidate}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
-    cfg = apply_env(from_dict(data, where), env)
+    found = find_file(path, env)
+    data = read_file(found) if found else {}
+    cfg = apply_env(from_dict(data, str(found) if found else "defaults"), env)
     _check(cfg)
     return cfg
 
@@ -168,19 +302,84 @@ def _check(cfg: Config) -> None:
     if networks.by_name(cfg.chain.network) is None:
         raise ConfigError(f"chain.network: unknown network {cfg.chain.network!r} (known: "
                           f"{', '.join(n.name for n in networks.NETWORKS)})")
-    if not 1 <= cfg.gateway.max_frame <= wire.MAX_FRAME:
-        raise ConfigError(f"gateway.max_frame: {cfg.gateway.max_frame} is outside "
-                          f"1..{wire.MAX_FRAME} (the frame format's limit)")
+    if cfg.chain.fee_floor > cfg.chain.fee_max:
+        raise ConfigError(f"chain.fee_floor ({cfg.chain.fee_floor}) is above chain.fee_max "
+                          f"({cfg.chain.fee_max})")
+    if cfg.mqtt.password_file and not cfg.mqtt.username:
+        raise ConfigError("mqtt.password_file is set but mqtt.username is not")
+    if cfg.mqtt.device_password_file and not cfg.mqtt.device_username:
+        raise ConfigError("mqtt.device_password_file is set but mqtt.device_username is not")
 
 
 def apply_env(cfg: Config, env) -> Config:
     for var, (section, key) in ENV_VARS.items():
-        if var not in env:
+        if var not in env or (var == "DTA_DATA_DIR" and not env[var]):
             continue
+        where = f"${var} ({key if section is None else section + '.' + key})"
         if section is None:
-            cfg = replace(cfg, **{key: _coerce(Config, key, env[var], var)})
+            cfg = replace(cfg, **{key: _coerce(Config, key, env[var], where, from_env=True)})
         else:
             sub = getattr(cfg, section)
-            sub = replace(sub, **{key: _coerce(type(sub), key, env[var], var)})
+            sub = replace(sub, **{key: _coerce(type(sub), key, env[var], where, from_env=True)})
             cfg = replace(cfg, **{section: sub})
     return cfg
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
+
+
+def render(data: dict) -> str:
+    """TOML text for a config dict (top-level scalars, then one table per section)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for section, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def update_file(path: Path, updates: dict[str, dict]) -> None:
+    """Set `updates` ({section: {key: value}}) in the config file at `path`, keeping every other
+    value; the result is checked like any config before it replaces the file (atomically, 0600:
+    it may name credential files). Comments in an existing file are not kept."""
+    path = Path(path)
+    data = read_file(path) if path.exists() else {}
+    for section, values in updates.items():
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section} is not a table")
+        table.update(values)
+    from_dict(data, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(render(data))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_secret_file(path: str, what: str) -> str:
+    """The first line of a credential file, refused when group or others may read it."""
+    p = Path(path).expanduser()
+    try:
+        mode = p.stat().st_mode
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {p}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"{what} {p} is readable by other users (mode {mode & 0o777:04o}): "
+                          f"run `chmod 600 {p}`")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {p} is not UTF-8 text") from None
+    line = text.splitlines()[0] if text else ""
+    if not line:
+        raise ConfigError(f"{what} {p} is empty: its first line is the secret")
+    return line

@@ -20,10 +20,22 @@ from dta.firmware.bundle import Bundle
 from dta.services import micropython, process
 
 DEVICE_FILES = ("config.json", "key.bin", "state.bin")
+# The typed fields of the device's console lines (firmware/dtanode/app.py): everything else is
+# text, a key id of sixteen decimal digits included.
+INT_FIELDS = ("boot", "bytes", "free", "used", "code")
+BOOL_FIELDS = ("created",)
+
+
+def _typed(key: str, value: str):
+    if key in INT_FIELDS and value.isdigit():
+        return int(value)
+    if key in BOOL_FIELDS and value in ("True", "False"):
+        return value == "True"
+    return value
 
 
 def parse_line(line: str) -> dict | None:
-    """'dta: hello key_id=ab boot=2' -> {'event': 'hello', 'key_id': 'ab', 'boot': '2'}."""
+    """'dta: hello key_id=ab boot=2' -> {'event': 'hello', 'key_id': 'ab', 'boot': 2}."""
     if not line.startswith("dta: "):
         return None
     try:
@@ -35,7 +47,7 @@ def parse_line(line: str) -> dict | None:
     event = {"event": parts[0]}
     for part in parts[1:]:
         key, _, value = part.partition("=")
-        event[key] = value
+        event[key] = _typed(key, value)
     return event
 
 
@@ -54,6 +66,7 @@ class EmulatedDevice:
         self.root = Path(root)
         self.heapsize = heapsize
         self.proc: subprocess.Popen | None = None
+        self._stopping = False
 
     def flash(self, bundle: Bundle) -> None:
         """Copy the bundle's files onto the device, keeping the device's own files."""
@@ -72,7 +85,10 @@ class EmulatedDevice:
         return subprocess.Popen(
             micropython.command("main.py", heapsize=self.heapsize), cwd=self.root,
             env=micropython.environ([self.root / "lib"]), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: os.umask(0o077))
+            stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: os.umask(0o077),
+            # Its own session: a Ctrl-C on the terminal reaches whoever runs the device, which
+            # stops it quietly (SIGTERM), and never raises KeyboardInterrupt on the VM.
+            start_new_session=True)
 
     def run(self, timeout: float = 60) -> Run:
         """Boot once and run to completion (config `once`), returning the events it printed."""
@@ -87,16 +103,20 @@ class EmulatedDevice:
 
     def start(self, on_event) -> None:
         """Boot and keep running; each event line is passed to on_event(dict) from a thread."""
+        self._stopping = False
         self.proc = self._popen()
         proc = self.proc
 
         def pump():
             for line in proc.stdout:
+                if self._stopping:
+                    continue  # whatever a device says while it is being stopped is noise
                 event = parse_line(line)
                 on_event(event if event else {"event": "output", "line": line.rstrip()})
-            on_event({"event": "exit", "code": proc.wait()})
+            on_event({"event": "exit", "code": proc.wait(), "stopped": self._stopping})
 
         threading.Thread(target=pump, daemon=True).start()
 
     def stop(self) -> None:
+        self._stopping = True
         process.terminate(self.proc)

@@ -29,6 +29,19 @@ class NodeUnreachable(ServiceError):
     """No answer from the Bitcoin node (connection refused, timeout, HTTP failure)."""
 
 
+class SessionLost(ServiceError):
+    """The gateway's MQTT session was taken over by another client with the same client id."""
+
+
+class DataDirBusy(DtaError):
+    """Another process holds the data directory's lock for the same role (a second gateway)."""
+
+
+class Undecided(DtaError):
+    """A verification could not decide either way (no node and no trusted header to check
+    against): neither valid nor invalid."""
+
+
 class ChainError(DtaError):
     """Anchoring or chain access went wrong in a way the caller should report."""
 
@@ -45,12 +58,18 @@ class AuthorityError(DtaError):
     """The authority's state is missing, already exists, or cannot be unlocked."""
 
 
-class WrongPassphrase(AuthorityError):
+class PassphraseError(AuthorityError):
+    """No passphrase could be had (no source, no terminal), or its file is unreadable or open to
+    other users."""
+
+
+class WrongPassphrase(PassphraseError):
     """The passphrase does not open the sealed secrets (or the file was modified)."""
 
 
 USER_ERRORS = (DtaError, ProtocolError)
 
 __all__ = ["DtaError", "ConfigError", "StoreError", "ServiceError", "NodeUnreachable",
-           "ChainError", "RpcError", "AuthorityError", "WrongPassphrase", "USER_ERRORS",
+           "SessionLost", "DataDirBusy", "Undecided", "ChainError", "RpcError",
+           "AuthorityError", "PassphraseError", "WrongPassphrase", "USER_ERRORS",
            "ProtocolError", "DecodeError", "VerifyError", "EncodeError"]

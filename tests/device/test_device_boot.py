@@ -22,7 +22,7 @@ def test_three_devices_register(make_device, gateway):
     kids = sorted(r.first("identity")["key_id"] for r in runs)
     devices = gateway.registry.devices()
     assert sorted(d.key_id for d in devices) == kids and len(set(kids)) == 3
-    assert all(d.status == "pending-enrolment" and d.board == "unix" and d.boot == 1
+    assert all(d.state == "pending" and d.board == "unix" and d.boot == 1
                for d in devices)
     assert [e.kind for e in gateway.events.events] == ["registered"] * 3
 
@@ -30,8 +30,8 @@ def test_three_devices_register(make_device, gateway):
 def test_restarted_device_keeps_its_key(make_device, gateway):
     dev = make_device("r")
     first, second = boot(dev), boot(dev)
-    assert first.first("identity")["created"] == "True"
-    assert second.first("identity")["created"] == "False"
+    assert first.first("identity")["created"] is True
+    assert second.first("identity")["created"] is False
     assert first.first("identity")["key_id"] == second.first("identity")["key_id"]
     assert gateway.wait_events(2)
     assert [e.kind for e in gateway.events.events] == ["registered", "hello"]
@@ -172,30 +172,38 @@ def test_replayed_and_mutated_hellos_are_rejected(make_device, gateway, broker):
     assert gateway.registry.get(kid) == before and len(gateway.registry.devices()) == 1
 
 
-def test_enrolment_is_logged_before_registration(make_device, gateway, transparency_log):
-    log = gateway.gw.log = transparency_log
+def test_enrolment_is_logged_when_approved_not_at_hello(make_device, gateway, transparency_log):
+    from dta.gateway import enrolment
+
+    log = transparency_log
     dev = make_device("l")
     boot(dev)
     boot(dev)  # a second boot is a hello, not a new enrolment
     assert gateway.wait_events(2)
     (reg,) = gateway.kinds("registered")
-    assert reg.log_index == 0 and log.store.size == 1
+    assert log.store.size == 0  # a hello from a new key costs the log nothing
+    device, changed = enrolment.enroll(gateway.registry, log.append, reg.key_id)
+    assert changed and device.state == "enrolled" and device.enrolled_entry == 0
+    assert log.store.size == 1
     entry = entries.decode(log.store.entry(0))
-    (device,) = gateway.registry.devices()
     assert isinstance(entry, entries.DeviceEnrolled)
     assert entry.device_key == device.pubkey and entry.board == b"unix"
 
 
-def test_no_registration_without_its_log_entry(make_device, gateway, tmp_path):
-    class BrokenLog:
-        def append(self, entry):
-            raise OSError("disk full")
+def test_no_enrolment_without_its_log_entry(make_device, gateway, tmp_path):
+    import pytest
 
-    gateway.gw.log = BrokenLog()
-    boot(make_device("n"))  # the device sends its hello; the gateway cannot log the enrolment
+    from dta.gateway import enrolment
+
+    def broken(entry):
+        raise OSError("disk full")
+
+    boot(make_device("n"))
     assert gateway.wait_events(1)
-    assert [(e.kind, e.detail) for e in gateway.events.events] == [("failed", "OSError: disk full")]
-    assert gateway.registry.devices() == []
+    (reg,) = gateway.kinds("registered")
+    with pytest.raises(OSError, match="disk full"):
+        enrolment.enroll(gateway.registry, broken, reg.key_id)
+    assert gateway.registry.get(reg.key_id).state == "pending"
 
 
 def test_hello_sent_while_the_gateway_is_down_is_delivered_on_restart(make_device, gateway):

@@ -93,14 +93,15 @@ def test_cli_init_show_address_reveal(tmp_path):
     runner = CliRunner()
     pw = tmp_path / "pw"
     pw.write_text(PASS + "\n")
+    pw.chmod(0o600)
     base = ["--data-dir", str(tmp_path / "d")]
-    res = runner.invoke(main, base + ["authority", "init", "--name", "cli",
+    res = runner.invoke(main, base + ["authority", "init", "--name", "cli", "--json",
                                       "--passphrase-file", str(pw)])
     assert res.exit_code == 0, res.output
     facts = json.loads(res.output)
-    res = runner.invoke(main, base + ["authority", "show"])
+    res = runner.invoke(main, base + ["authority", "show", "--json"])
     assert json.loads(res.output)["dta_id"] == facts["dta_id"]
-    res = runner.invoke(main, base + ["authority", "address"])
+    res = runner.invoke(main, base + ["authority", "address", "--json"])
     assert json.loads(res.output)["address"].startswith("bcrt1q")
     out = tmp_path / "birth.bin"
     res = runner.invoke(main, base + ["authority", "reveal", "--out", str(out),

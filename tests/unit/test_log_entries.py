@@ -5,7 +5,7 @@ import pytest
 
 from dta.services import micropython as mp
 from dtacore import entries as E
-from dtacore.errors import DecodeError
+from dtacore.errors import DecodeError, EncodeError
 
 SALT = bytes(range(16))
 T = 1764000000000
@@ -34,6 +34,9 @@ VECTORS = [
      "01060000019ab697e800000000000000000300000000000003e8444444444444444444444444444444444444"
      "4444444444444444444444444444555555555555555555555555555555555555555555555555555555555555"
      "5555000cd140"),
+    (E.DeviceRevoked(PK, E.REVOKED_COMPROMISED, T, SALT),
+     "0107000102030405060708090a0b0c0d0e0f0000019ab697e800021111111111111111111111111111111111"
+     "11111111111111111111111111111102"),
 ]
 
 
@@ -71,14 +74,14 @@ def test_strict_header_and_limits():
     with pytest.raises(DecodeError, match="version"):
         E.decode(b"\x02" + good[1:])
     with pytest.raises(DecodeError, match="type"):
-        E.decode(b"\x01\x07" + good[2:])
+        E.decode(b"\x01\xff" + good[2:])
     with pytest.raises(DecodeError, match="MAX_ENTRY_SIZE"):
         E.decode(b"\x01\x01" + bytes(E.MAX_ENTRY_SIZE))
-    with pytest.raises(DecodeError, match="limit"):
+    with pytest.raises(EncodeError, match="limit"):
         E.ShareIssued(b"x" * (E.MAX_SUBJECT + 1), 1, PK, T).encode()
-    with pytest.raises(DecodeError, match="limit"):
+    with pytest.raises(EncodeError, match="limit"):
         E.DeviceEvent(PK, 1, 1, bytes(E.MAX_EVENT_PAYLOAD + 1), bytes(64), T).encode()
-    with pytest.raises(DecodeError, match="limit"):
+    with pytest.raises(EncodeError, match="limit"):
         E.DeviceEnrolled(PK, b"b" * (E.MAX_BOARD + 1), T).encode()
     # A length prefix over its limit is refused before reading the field.
     over = bytearray(good)
@@ -87,7 +90,7 @@ def test_strict_header_and_limits():
         E.decode(bytes(over))
     with pytest.raises(DecodeError, match="reason"):
         E.decode(good[:-1] + b"\x09")
-    with pytest.raises(DecodeError, match="length"):
+    with pytest.raises(EncodeError, match="length"):
         E.ShareIssued(b"a", 1, PK[:32], T)
 
 
@@ -109,7 +112,7 @@ def test_vectors_decode_on_vm():
             % VECTORS[0][1])
     res = mp.run_code(code, heapsize="64k")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert res.stdout.decode().split() == ["1", "2", "3", "4", "5", "6", "strict"]
+    assert res.stdout.decode().split() == ["1", "2", "3", "4", "5", "6", "7", "strict"]
 
 
 def test_device_event_signature_roundtrip():

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from dta.cli.context import emit_json
+from dta import exitcodes
+from dta.cli.context import codes, emit_json
 
 
 @click.group("firmware")
@@ -14,7 +15,7 @@ def cli() -> None:
     """Build firmware bundles."""
 
 
-@cli.command("bundle")
+@cli.command("bundle", epilog=codes(exitcodes.CONFIG))
 @click.option("--board", required=True, help="Board name (see `dta firmware boards`).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output directory (default: build/<board>).")
@@ -30,10 +31,15 @@ def bundle(board: str, out: str | None, as_json: bool) -> None:
         click.echo(f"bundle for {board}: {len(result.files)} files in {result.root}")
 
 
-@cli.command("boards")
-def list_boards() -> None:
+@cli.command("boards", epilog=codes())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_boards(as_json: bool) -> None:
     """List the known boards."""
     from dta.firmware import boards
 
-    for name in boards.names():
-        click.echo(f"{name:<16} {boards.load(name)['description']}")
+    known = {name: boards.load(name)["description"] for name in boards.names()}
+    if as_json:
+        emit_json({"boards": known})
+        return
+    for name, description in known.items():
+        click.echo(f"{name:<16} {description}")

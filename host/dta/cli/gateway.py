@@ -1,4 +1,4 @@
-"""`dta gateway ...` and `dta devices ...`."""
+"""`dta gateway run` and the `dta devices` group."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import threading
 
 import click
 
-from dta.cli.context import USER_ERRORS, emit_json, fail, open_signer, pass_ctx, passphrase_option
-from dta.gateway.registry import Registry
+from dta import exitcodes
+from dta.cli.context import codes, open_signer, pass_ctx, passphrase_option
+from dta.datadir import DataDirLock
+from dta.errors import AuthorityError, SessionLost
+from dta.gateway.mqtt_link import client_id_for
 from dta.gateway.serial_link import SerialLink
 from dta.gateway.service import Gateway
 from dta.log.service import Log
+
+log = logging.getLogger("dta.gateway")
+checkpoints = logging.getLogger("dta.log")
 
 
 @click.group("gateway")
@@ -20,81 +26,107 @@ def cli() -> None:
     """Run the gateway that verifies and registers devices."""
 
 
-def _open_log(ctx, passphrase_file) -> Log:
-    try:
-        return Log.open(ctx.cfg, open_signer(ctx.cfg, passphrase_file))
-    except USER_ERRORS as exc:
-        fail(exc)
+def _banner(ctx, gw: Gateway, facts, store, mqtt: bool, serial_ports, baud: int) -> None:
+    m = ctx.cfg.mqtt
+    where = ([f"mqtt://{m.host}:{m.port}/{m.topic_prefix}/hello/+ as client id "
+              f"{client_id_for(ctx.cfg, facts.dta_id)}"] if mqtt else [])
+    where += [f"serial {p} at {baud} baud" for p in serial_ports]
+    counts = gw.registry.counts()
+    log.info("gateway of D-TA '%s' (%s...) starting on %s; registry %s (%d enrolled, %d "
+             "pending); log %s at %d entries", facts.name, facts.dta_id.hex()[:16],
+             ", ".join(where), ctx.cfg.registry_db, counts["enrolled"], counts["pending"],
+             store.origin, store.size)
 
 
-def _start(ctx, gw: Gateway, mqtt: bool, serial_ports, baud: int) -> list[SerialLink]:
+def _metrics(ctx, gw: Gateway, store):
+    port = ctx.cfg.metrics.gateway_port
+    if not port:
+        return None
+    from dta.ops import metrics
+    server = metrics.serve(metrics.GatewayCollector(gw, store), ctx.cfg.metrics.host, port)
+    log.info("metrics on http://%s:%d/metrics", ctx.cfg.metrics.host, server.port)
+    return server
+
+
+def _serve(ctx, gw: Gateway, log_: Log, mqtt: bool, serial_ports, baud: int) -> list:
+    """Every transport started and the checkpoint clock run until a signal or a lost session."""
+    stop = threading.Event()
+    fatal: list[Exception] = []
+
+    def lose(exc: Exception) -> None:
+        fatal.append(exc)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    links: list[SerialLink] = []
     try:
         if mqtt:
-            gw.start()
-        return [SerialLink(gw, port, baud).start() for port in serial_ports]
-    except USER_ERRORS as exc:
+            gw.start(on_fatal=lose)
+        links = [SerialLink(gw, port, baud).start() for port in serial_ports]
+        log.info("gateway running: every hello is verified; new devices wait for `dta devices "
+                 "enroll`")
+        log_.run_checkpoints(stop, lambda cp: checkpoints.info(
+            "checkpoint #%d closed: %d entries, root %s", cp.seq, cp.tree_size, cp.root.hex(),
+            extra={"fields": {"seq": cp.seq, "tree_size": cp.tree_size,
+                              "root": cp.root.hex()}}))
+    finally:
+        for link in links:
+            link.stop()
         gw.stop()
-        fail(exc)
+    return fatal
 
 
-@cli.command("run")
+@cli.command("run", epilog=codes(exitcodes.CONFIG, exitcodes.PASSPHRASE, exitcodes.UNREACHABLE,
+                                 exitcodes.SETUP, exitcodes.BUSY, exitcodes.SESSION_LOST))
 @passphrase_option
 @click.option("--serial", "serial_ports", multiple=True, metavar="PORT",
               help="Also read devices on this serial port (repeatable; pyserial URLs work).")
 @click.option("--baud", default=115200, show_default=True, help="Serial baud rate.")
 @click.option("--mqtt/--no-mqtt", default=True, show_default=True,
               help="Subscribe to device hellos on the MQTT broker.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics here (default: [metrics] gateway_port; 0 = off).")
 @pass_ctx
 def run(ctx, passphrase_file: str | None, serial_ports: tuple[str, ...], baud: int,
-        mqtt: bool) -> None:
-    """Verify and register devices from the MQTT broker until Ctrl-C.
+        mqtt: bool, metrics_port: int | None) -> None:
+    """Verify and register devices from the MQTT broker and serial lines until Ctrl-C.
 
-    Every new device's enrolment goes into the D-TA's transparency log before it is registered,
-    and the log's checkpoints close every [log] window_seconds, signed by the D-TA's identity key
-    (so an authority must exist in the data directory: `dta authority init`).
+    A new key is registered as pending and costs nothing in the transparency log until
+    `dta devices enroll` approves it; the log's checkpoints close every [log] window_seconds,
+    signed by the D-TA's identity key (so an authority must exist: `dta authority init`).
+    One gateway per data directory (a lock) and per broker session: if another process takes
+    the session, this one says so and exits with code 10.
     """
+    from dataclasses import replace
+
+    from dta.authority import identity
+
     if not mqtt and not serial_ports:
         raise click.UsageError("nothing to listen on: --no-mqtt needs at least one --serial")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    log = _open_log(ctx, passphrase_file)
-    gw = Gateway(ctx.cfg, log=log)
-    gw.listeners.append(lambda e: click.echo(e.describe()))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    links = _start(ctx, gw, mqtt, serial_ports, baud)
-    m = ctx.cfg.mqtt
-    where = ([f"mqtt://{m.host}:{m.port}/{m.topic_prefix}/hello/+"] if mqtt else []) + [
-        f"serial {p} at {baud} baud" for p in serial_ports]
-    click.echo(f"gateway listening on {', '.join(where)} (registry {ctx.cfg.registry_db}, "
-               f"log {log.store.origin} at {log.store.size} entries)")
-    log.run_checkpoints(stop, lambda cp: click.echo(
-        f"checkpoint #{cp.seq}: {cp.tree_size} entries, root {cp.root.hex()}"))
-    for link in links:
-        link.stop()
-    gw.stop()
-    log.store.close()
-    click.echo("gateway stopped")
+    if metrics_port is not None:
+        ctx.cfg = replace(ctx.cfg, metrics=replace(ctx.cfg.metrics, gateway_port=metrics_port))
+    if not identity.exists(ctx.cfg.data_dir):  # before the lock: create nothing for nothing
+        raise AuthorityError(f"no authority in {ctx.cfg.data_dir} (run `dta authority init`)")
+    with DataDirLock(ctx.cfg.data_dir, "gateway"):
+        log_ = Log.open(ctx.cfg, open_signer(ctx.cfg, passphrase_file))
+        facts = identity.load_public(ctx.cfg.data_dir)
+        gw = Gateway(ctx.cfg, dta_id=facts.dta_id)
+        server = None
+        try:
+            _banner(ctx, gw, facts, log_.store, mqtt, serial_ports, baud)
+            server = _metrics(ctx, gw, log_.store)
+            fatal = _serve(ctx, gw, log_, mqtt, serial_ports, baud)
+        finally:
+            if server is not None:
+                server.close()
+            gw.registry.close()
+            log_.store.close()
+    if fatal:
+        raise fatal[0] if isinstance(fatal[0], SessionLost) else SessionLost(str(fatal[0]))
+    log.info("gateway stopped")
 
 
 @click.group("devices")
 def devices_cli() -> None:
-    """Registered devices, and emulated ones to run."""
-
-
-@devices_cli.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_ctx
-def list_devices(ctx, as_json: bool) -> None:
-    """List registered devices."""
-    reg = Registry(ctx.cfg.registry_db)
-    devices = reg.devices()
-    if as_json:
-        emit_json({"devices": [d.as_dict() for d in devices], "rejections": reg.rejections()})
-        return
-    if not devices:
-        click.echo("no devices registered")
-    for d in devices:
-        click.echo(f"{d.key_id}  {d.status:<18} {d.board:<14} fw {d.firmware:<8} boot #{d.boot}")
-    for reason, count in sorted(reg.rejections().items()):
-        click.echo(f"rejected frames: {reason}: {count}")
+    """Registered devices: list, enrol, revoke; and emulated ones to run."""

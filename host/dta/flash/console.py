@@ -85,7 +85,7 @@ def _outcome(event: dict, seen: list[dict]) -> Hello | None:
     if kind == "hello":
         created = identity.get("created")
         return Hello(event.get("key_id", ""), int(event.get("boot", 0)),
-                     None if created is None else created == "True", tuple(seen))
+                     None if created is None else created is True, tuple(seen))
     if kind == "refuse":
         raise DeviceError(f"the device refused to start ({event.get('reason')}): "
                           f"{event.get('detail', '')}", identity.get("key_id"))

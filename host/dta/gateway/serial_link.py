@@ -27,6 +27,7 @@ class SerialLink:
         self.gateway = gateway
         self.port = port
         self.baudrate = baudrate
+        self.source = f"serial {port}"  # the rate limit's source, and what log lines name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._serial = None
@@ -52,9 +53,11 @@ class SerialLink:
             # A quiet read (READ_TIMEOUT) ends any record still incomplete: it was cut.
             for kind, value in deframer.feed(data) if data else deframer.idle():
                 if kind == "frame":
-                    self.gateway.receive(lambda v=value: self.gateway.handle_frame(v), self.port)
+                    self.gateway.receive(
+                        lambda v=value: self.gateway.handle_frame(v, source=self.source),
+                        self.source)
                 else:
-                    self.gateway.count_link_error(value, f"serial record on {self.port}")
+                    self.gateway.count_link_error(value, "a serial record", self.source)
 
     def stop(self) -> None:
         self._stop.set()

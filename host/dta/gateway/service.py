@@ -1,13 +1,16 @@
 """The gateway service: verifies device hellos and registers the devices.
 
-Frames arrive over MQTT (here, paho) or a serial line (dta.gateway.serial_link); both end in
-`handle_frame`. Every frame ends in exactly one event: `registered` (first hello of a key, logged
-first), `hello` (a known device, higher boot counter), `rejected` (a reason code and a detail;
-nothing changes but the per-reason counter) or `failed` (the gateway itself could not finish, e.g.
-the log could not be written; nothing is stored).
+Frames arrive over MQTT (dta.gateway.mqtt_link, paho) or a serial line
+(dta.gateway.serial_link); both end in `handle_frame`. Every frame ends in exactly one event:
+`registered` (first hello of a key: the device is pending until `dta devices enroll`, and
+nothing is logged for it), `hello` (a known device, higher boot counter), `rejected` (a reason
+code and a detail; nothing changes but the per-reason counter) or `failed` (the gateway itself
+could not finish, e.g. the registry could not be written; nothing is stored).
 
-Data flows one way: the gateway appends to the log (write-ahead, inside the registry's
-transaction) and never signs; the log closes checkpoints on its own tick (dta.log.Log).
+An unknown key costs a token of the rate limit (dta.gateway.admission) and a row of the bounded
+pending table (dta.gateway.registry); the transparency log only hears of a device when the
+operator enrols or revokes it (dta.gateway.enrolment). Each event is logged once, on the
+`dta.gateway` logger, with everything a device or a topic chose escaped and cut to length.
 """
 
 from __future__ import annotations
@@ -18,151 +21,196 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import paho.mqtt.client as mqtt
-
 from dta.config import Config
-from dta.errors import DecodeError, ServiceError, VerifyError
-from dta.gateway.registry import Registry
-from dtacore import backend, entries, wire
+from dta.errors import DecodeError, VerifyError
+from dta.gateway.admission import Admission
+from dta.gateway.registry import EVICTED, Registry
+from dta.oidc.text import printable
+from dtacore import backend, wire
 
 log = logging.getLogger("dta.gateway")
 
-CONNECT_TIMEOUT = 10.0
+MQTT_SOURCE = "mqtt"
+# Attacker-chosen text (a topic's last level, a detail quoting it) is shown this long at most:
+# a key id is 16 characters, so anything past 40 is not one.
+SHOWN_ID = 40
+SHOWN_DETAIL = 120
+# Refusals of one reason logged per window; the rest are counted (exactly, in the registry) and
+# summed up in the next line of that reason, so a flood of bad frames cannot flood the log.
+REFUSAL_LINES_PER_WINDOW = 10
+REFUSAL_WINDOW = 60.0
+
+LEVELS = {"registered": logging.INFO, "hello": logging.INFO, "rejected": logging.WARNING,
+          "failed": logging.ERROR}
 
 
 @dataclass(frozen=True)
 class Event:
     kind: str           # registered | hello | rejected | failed (gateway-side error)
-    key_id: str | None
+    key_id: str | None  # as claimed (escaped) for a refused frame, as derived otherwise
     reason: str | None = None
     detail: str | None = None
     board: str | None = None
     firmware: str | None = None
     boot: int | None = None
-    log_index: int | None = None   # the DeviceEnrolled entry written for a new device
+    state: str | None = None
+    source: str | None = None
 
     def describe(self) -> str:
         """One line for a gateway operator."""
+        where = f" on {self.source}" if self.source else ""
         if self.kind == "registered":
-            logged = "" if self.log_index is None else f", logged as entry #{self.log_index}"
-            return (f"new device {self.key_id} ({self.board}, firmware {self.firmware}) "
-                    f"registered, pending enrolment (boot #{self.boot}{logged})")
+            return (f"new device {self.key_id} ({self.board}, firmware {self.firmware}){where}, "
+                    f"pending approval (boot #{self.boot}): `dta devices enroll {self.key_id}` "
+                    "enrols it")
         if self.kind == "hello":
-            return f"device {self.key_id} back online (boot #{self.boot})"
+            return f"device {self.key_id} back online (boot #{self.boot}, {self.state})"
         if self.kind == "failed":
-            return f"could not process a frame ({self.detail}); nothing was stored"
-        return (f"rejected a frame from {self.key_id or 'unknown device'}: {self.reason} "
-                f"({self.detail})")
+            return f"could not process a frame{where} ({self.detail}); nothing was stored"
+        return (f"refused a frame from {self.key_id or 'an unknown device'}{where}: "
+                f"{self.reason} ({self.detail})")
+
+    def fields(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class RefusalLines:
+    """At most `per_window` log lines per refusal reason per `window` seconds."""
+
+    def __init__(self, per_window: int = REFUSAL_LINES_PER_WINDOW,
+                 window: float = REFUSAL_WINDOW, clock: Callable[[], float] = time.monotonic):
+        self.per_window, self.window, self.clock = per_window, window, clock
+        self._seen: dict[str, list] = {}  # reason -> [window start, lines, suppressed]
+
+    def allow(self, reason: str) -> tuple[bool, int]:
+        """(log this one?, how many were suppressed since the last line of this reason)."""
+        now = self.clock()
+        slot = self._seen.get(reason)
+        if slot is None or now - slot[0] >= self.window:
+            suppressed = slot[2] if slot else 0
+            self._seen[reason] = [now, 1, 0]
+            return True, suppressed
+        if slot[1] < self.per_window:
+            slot[1] += 1
+            return True, 0
+        slot[2] += 1
+        return False, 0
 
 
 class Gateway:
-    """`log`, when given, receives a DeviceEnrolled entry for every new device before the device
-    is registered (dta.log.service.Log or anything with `append(entry) -> index`)."""
+    """Verifies frames and keeps the registry. `listeners` see every Event (the demo narrates
+    them; tests collect them). MQTT: `start()` / `stop()` (dta.gateway.mqtt_link.MqttLink);
+    `dta_id` names the D-TA in the derived MQTT client id."""
 
-    def __init__(self, cfg: Config, registry: Registry | None = None, log=None):
+    def __init__(self, cfg: Config, registry: Registry | None = None, *,
+                 dta_id: bytes | None = None, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
-        self.registry = registry or Registry(cfg.registry_db)
-        self.log = log
+        self.registry = registry or Registry(cfg.registry_db, max_pending=cfg.gateway.max_pending)
+        self.dta_id = dta_id
+        self.admission = Admission(cfg.gateway.new_devices_per_minute,
+                                   cfg.gateway.new_devices_per_source_per_minute, clock)
         self.listeners: list[Callable[[Event], None]] = []
-        self._client: mqtt.Client | None = None
-        self._subscribed = threading.Event()
+        self.refusal_lines = RefusalLines(clock=clock)
+        self.mqtt = None  # the MqttLink while started
 
     # --- frame handling (transport-independent) -------------------------------------------
 
     def handle_hello(self, topic: str, payload: bytes) -> Event:
         """A hello from MQTT: the topic's last level must name the frame's key id."""
         prefix = self.cfg.mqtt.topic_prefix + "/hello/"
-        return self.handle_frame(payload, topic[len(prefix):] if topic.startswith(prefix) else "")
+        claimed = topic[len(prefix):] if topic.startswith(prefix) else ""
+        return self.handle_frame(payload, claimed, source=MQTT_SOURCE)
 
-    def handle_frame(self, payload: bytes, claimed_kid: str | None = None) -> Event:
+    def handle_frame(self, payload: bytes, claimed_kid: str | None = None, *,
+                     source: str = "") -> Event:
         """Verify and register one hello frame. `claimed_kid` is what the transport says the
         sender is (the MQTT topic); None where the transport names no sender (serial)."""
-        shown = claimed_kid or ""
+        shown = printable(claimed_kid, SHOWN_ID) if claimed_kid else ""
         if len(payload) > min(self.cfg.gateway.max_frame, wire.MAX_FRAME):
-            return self._reject(shown, "oversized", f"{len(payload)} bytes")
+            return self._reject(shown, "oversized", f"{len(payload)} bytes", source)
         try:
             hello = wire.verify_hello(wire.decode_hello(payload), backend.verify)
         except DecodeError as exc:
-            return self._reject(shown, "malformed", str(exc))
+            return self._reject(shown, "malformed", str(exc), source)
         except VerifyError as exc:
-            return self._reject(shown, "bad-signature", str(exc))
+            return self._reject(shown, "bad-signature", str(exc), source)
         kid = hello.key_id.hex()
         if claimed_kid is not None and claimed_kid != kid:
-            return self._reject(shown, "topic-mismatch", f"topic names {shown!r}, frame {kid}")
-        before = self.registry.get(kid)
-        logged: list[int] = []
-        enrol = None
-        if self.log is not None:
-            entry = entries.DeviceEnrolled(hello.pubkey, hello.board.encode(),
-                                           int(time.time() * 1000))
-            enrol = lambda: logged.append(self.log.append(entry))  # noqa: E731
-        dev, refusal = self.registry.record_hello(kid, hello.pubkey, hello.board,
-                                                  hello.firmware, hello.boot, on_enrol=enrol)
-        if refusal:
-            return self._reject(kid, *refusal)
-        kind = "hello" if before else "registered"
-        return self._emit(Event(kind, kid, board=dev.board, firmware=dev.firmware, boot=dev.boot,
-                                log_index=logged[0] if logged else None))
+            return self._reject(shown, "topic-mismatch", f"the topic names {shown!r}, the "
+                                f"frame's key is {kid}", source)
+        out = self.registry.record_hello(kid, hello.pubkey, hello.board, hello.firmware,
+                                         hello.boot, source=source,
+                                         admit=lambda: self.admission.admit(source))
+        if out.refusal:
+            return self._reject(kid, *out.refusal, source)
+        for gone in out.evicted:
+            self._log_evicted(gone)
+        dev = out.device
+        return self._emit(Event("registered" if out.new else "hello", kid, board=dev.board,
+                                firmware=dev.firmware, boot=dev.boot, state=dev.state,
+                                source=source or None))
 
     def receive(self, handle: Callable[[], Event], source: str) -> Event:
-        """Run one transport callback's handling; an internal error (the log or the registry
-        failing) becomes a `failed` event and never stops the transport's reader."""
+        """Run one transport callback's handling; an internal error (the registry failing)
+        becomes a `failed` event and never stops the transport's reader."""
         try:
             return handle()
         except Exception as exc:
-            log.exception("internal error handling a frame from %s", source)
+            log.debug("internal error handling a frame from %s", printable(source),
+                      exc_info=True)
             return self._emit(Event("failed", None, reason="internal",
-                                    detail=f"{type(exc).__name__}: {exc}"))
+                                    detail=f"{type(exc).__name__}: {exc}",
+                                    source=printable(source, SHOWN_DETAIL)))
 
-    def count_link_error(self, reason: str, detail: str) -> Event:
+    def count_link_error(self, reason: str, detail: str, source: str = "") -> Event:
         """A transport-level refusal (serial: bad length or CRC): counted like any other."""
-        return self._reject("", reason, detail)
+        return self._reject("", reason, detail, source)
 
-    def _reject(self, kid: str, reason: str, detail: str) -> Event:
+    def _reject(self, kid: str, reason: str, detail: str, source: str) -> Event:
         self.registry.count_rejection(reason)
-        log.warning("rejected frame from %s: %s (%s)", kid or "?", reason, detail)
-        return self._emit(Event("rejected", kid or None, reason=reason, detail=detail))
+        return self._emit(Event("rejected", kid or None, reason=reason,
+                                detail=printable(detail, SHOWN_DETAIL), source=source or None))
 
     def _emit(self, event: Event) -> Event:
+        self._log(event)
         for listener in self.listeners:
             listener(event)
         return event
 
+    def _log_evicted(self, key_id: str) -> None:
+        ok, suppressed = self.refusal_lines.allow(EVICTED)
+        if ok:
+            more = (f" [{suppressed} more evictions in the last {int(REFUSAL_WINDOW)} s were "
+                    "counted, not printed]" if suppressed else "")
+            log.warning("pending device %s evicted: more than gateway.max_pending (%d) devices "
+                        "wait for approval%s", key_id, self.cfg.gateway.max_pending, more,
+                        extra={"fields": {"kind": "evicted", "key_id": key_id}})
+
+    def _log(self, event: Event) -> None:
+        message = event.describe()
+        if event.kind == "rejected":
+            ok, suppressed = self.refusal_lines.allow(event.reason)
+            if not ok:
+                return
+            if suppressed:
+                message += (f" [{suppressed} more '{event.reason}' refusals in the last "
+                            f"{int(REFUSAL_WINDOW)} s were counted, not printed]")
+        log.log(LEVELS[event.kind], "%s", message, extra={"fields": event.fields()})
+
     # --- MQTT -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Connect and subscribe; returns once the broker has acknowledged the subscription."""
-        m = self.cfg.mqtt
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
-                             clean_session=False)
-        client.on_connect = self._on_connect
-        client.on_subscribe = lambda *a: self._subscribed.set()
-        client.on_message = self._on_message
-        self._client = client
-        try:
-            client.connect(m.host, m.port, keepalive=m.keepalive)
-        except OSError as exc:
-            raise ServiceError(f"cannot reach MQTT broker {m.host}:{m.port}: {exc}") from None
-        client.loop_start()
-        if not self._subscribed.wait(CONNECT_TIMEOUT):
-            self.stop()
-            raise ServiceError(f"MQTT broker {m.host}:{m.port} "
-                               "did not acknowledge the subscription")
+    def start(self, on_fatal: Callable[[Exception], None] | None = None) -> None:
+        """Connect and subscribe; returns once the broker has acknowledged the subscription.
+        `on_fatal(error)` is called (from paho's thread) if the session is lost for good."""
+        from dta.gateway.mqtt_link import MqttLink
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.error("broker refused connection: %s", reason_code)
-            return
-        client.subscribe(f"{self.cfg.mqtt.topic_prefix}/hello/+", qos=1)
-
-    def _on_message(self, client, userdata, msg) -> None:
-        self.receive(lambda: self.handle_hello(msg.topic, bytes(msg.payload)), msg.topic)
+        self.mqtt = MqttLink(self, on_fatal=on_fatal)
+        self.mqtt.start()
 
     def stop(self) -> None:
-        if self._client:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
 
 
 class EventLog:

@@ -40,12 +40,14 @@ class RegtestNode(ChildService):
 
     stop_grace = 10.0
 
-    def __init__(self, workdir: Path, port: int | None = None, *, memory: bool = True):
-        # memory=False keeps the chain in <workdir> (leveldb) so a stop/start keeps it.
+    def __init__(self, workdir: Path, port: int | None = None, *, memory: bool = True,
+                 api_key: str | None = None):
+        # memory=False keeps the chain in <workdir> (leveldb) so a stop/start keeps it; a
+        # restarted node keeps its URL when given the same port and api_key.
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.memory = memory
-        self.api_key = os.urandom(16).hex()
+        self.api_key = api_key or os.urandom(16).hex()
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "bcoin.log"
 
@@ -64,11 +66,13 @@ class RegtestNode(ChildService):
                 f"--prefix={self.workdir}", "--log-level=warning"]
 
     def start(self, timeout: float = READY_TIMEOUT) -> "RegtestNode":
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        # Its own session: a terminal's Ctrl-C reaches the command that started it, which
+        # stops it in order, never the node directly.
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=str(self.workdir))
+                                     stdin=subprocess.DEVNULL, cwd=str(self.workdir),
+                                     start_new_session=True)
         log.close()
         client = RpcClient(self.url, timeout=2.0)
         deadline = time.monotonic() + timeout
@@ -93,10 +97,12 @@ class RegtestNode(ChildService):
 
 
 def prepare(node: Node) -> None:
-    """Mine past the heights bcoin's regtest needs before it relays segwit spends."""
-    missing = SEGWIT_HEIGHT - node.height()
-    if missing > 0:
-        node.generate_to_script(missing, BURN)
+    """Mine past the heights bcoin's regtest needs before it relays segwit spends, when the
+    node says segwit is not active yet (a Core-style regtest has it from genesis)."""
+    if node.capabilities(refresh=True).segwit_active is False:
+        missing = SEGWIT_HEIGHT - node.height()
+        if missing > 0:
+            node.generate_to_script(missing, BURN)
 
 
 def fund_by_mining(node: Node, script: bytes) -> Outpoint:

@@ -1,0 +1,177 @@
+"""The gateway's MQTT side: one persistent session per D-TA gateway, and knowing when it is lost.
+
+The client id is derived from the D-TA id and the gateway's instance name
+(`dta-<first 16 hex digits of the D-TA id>-<instance>`, unless mqtt.client_id names one), so
+two D-TAs on one broker never share a session. The session is persistent (clean session off,
+QoS 1), so hellos sent while the gateway restarts wait for it on the broker.
+
+Two processes with one client id take the session from each other on every reconnect and split
+the fleet between them without a word (mosquitto just closes the older connection). So each
+gateway publishes a claim, retained, on `<prefix>/gateway/<client id>/claim` once it is
+subscribed: a random nonce, its PID and host. The broker delivers the claims of that topic in
+order; a claim other than our own arriving after our own means a newer process uses this session:
+the gateway logs it at CRITICAL and gives up the session for good (`on_fatal(SessionLost)`; `dta
+gateway run` then exits with its own code). An ordinary loss of the connection (a broker
+restart) is logged and re-acquired: paho reconnects with back-off and the session resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+
+from dta.config import Config, read_secret_file
+from dta.errors import ServiceError, SessionLost
+from dta.oidc.text import printable
+
+log = logging.getLogger("dta.gateway")
+
+CONNECT_TIMEOUT = 10.0
+# A claim is a small JSON object; anything larger on the claim topic is not one of ours.
+MAX_CLAIM = 512
+
+
+def client_id_for(cfg: Config, dta_id: bytes | None) -> str:
+    if cfg.mqtt.client_id:
+        return cfg.mqtt.client_id
+    who = dta_id.hex()[:16] if dta_id else "gateway"
+    return f"dta-{who}-{cfg.gateway.instance}"
+
+
+def claim_topic(cfg: Config, client_id: str) -> str:
+    return f"{cfg.mqtt.topic_prefix}/gateway/{client_id}/claim"
+
+
+def _claim_of(payload: bytes) -> dict | None:
+    if not payload or len(payload) > MAX_CLAIM:
+        return None
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("nonce"), str) else None
+
+
+class MqttLink:
+    def __init__(self, gateway, on_fatal: Callable[[Exception], None] | None = None):
+        self.gateway = gateway
+        self.cfg: Config = gateway.cfg
+        self.client_id = client_id_for(self.cfg, gateway.dta_id)
+        self.hello_topic = f"{self.cfg.mqtt.topic_prefix}/hello/+"
+        self.claim_topic = claim_topic(self.cfg, self.client_id)
+        self.nonce = os.urandom(8).hex()
+        self.on_fatal = on_fatal
+        self.lost: SessionLost | None = None
+        self._subscribed = threading.Event()
+        self._refused: str | None = None
+        self._own_claim_seen = False
+        self._stopping = False
+        self._client: mqtt.Client | None = None
+
+    @property
+    def where(self) -> str:
+        return f"mqtt://{self.cfg.mqtt.host}:{self.cfg.mqtt.port}"
+
+    def _client_for(self) -> mqtt.Client:
+        m = self.cfg.mqtt
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                             clean_session=False)
+        if m.username:
+            password = (read_secret_file(m.password_file, "mqtt.password_file")
+                        if m.password_file else None)
+            client.username_pw_set(m.username, password)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.message_callback_add(self.claim_topic, self._on_claim)
+        return client
+
+    def start(self) -> None:
+        """Connect, subscribe, publish our claim; returns once the broker acknowledged all."""
+        m = self.cfg.mqtt
+        self._client = client = self._client_for()
+        try:
+            client.connect(m.host, m.port, keepalive=m.keepalive)
+        except OSError as exc:
+            raise ServiceError(f"cannot reach the MQTT broker at {self.where}: "
+                               f"{exc.strerror or exc}") from None
+        client.loop_start()
+        if not self._subscribed.wait(CONNECT_TIMEOUT) or self._refused:
+            why = self._refused or "did not acknowledge the subscription in time"
+            self.stop()
+            raise ServiceError(f"MQTT broker {self.where}: {why}")
+        claim = json.dumps({"nonce": self.nonce, "pid": os.getpid(),
+                            "host": socket.gethostname()[:64]})
+        info = client.publish(self.claim_topic, claim, qos=1, retain=True)
+        info.wait_for_publish(CONNECT_TIMEOUT)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            hint = (" (check mqtt.username and mqtt.password_file)"
+                    if "authori" in str(reason_code).lower() or "password" in
+                    str(reason_code).lower() else "")
+            self._refused = f"refused the connection: {reason_code}{hint}"
+            log.error("the broker at %s refused the connection: %s%s", self.where, reason_code,
+                      hint)
+            self._subscribed.set()
+            client.disconnect()
+            return
+        log.info("connected to %s as client id %s (%s)", self.where, self.client_id,
+                 "session resumed" if flags.session_present else "new session")
+        client.subscribe([(self.hello_topic, 1), (self.claim_topic, 1)])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed and not self._subscribed.is_set():
+            self._refused = (f"refused the subscription to {self.hello_topic} ({failed[0]}): "
+                             "check the broker's ACL for mqtt.username")
+        self._subscribed.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._stopping or self.lost is not None or self._refused:
+            return
+        log.warning("lost the connection to the broker at %s (%s); reconnecting, the session "
+                    "resumes where it was", self.where, reason_code)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.gateway.receive(lambda: self.gateway.handle_hello(msg.topic, bytes(msg.payload)),
+                             "mqtt")
+
+    def _on_claim(self, client, userdata, msg) -> None:
+        claim = _claim_of(bytes(msg.payload))
+        if claim is None:
+            return
+        if claim["nonce"] == self.nonce:
+            self._own_claim_seen = True
+            return
+        if not self._own_claim_seen:
+            return  # an older claim (retained from an earlier process); ours comes after it
+        who = (f"pid {printable(str(claim.get('pid')), 12)} on host "
+               f"{printable(str(claim.get('host')), 64)}")
+        self._lose(f"another gateway ({who}) connected to {self.where} with this gateway's "
+                   f"client id {self.client_id} and took its session: two gateways on one "
+                   "session split the fleet between them. Stop one of them, or give each its "
+                   "own [gateway] instance (two D-TAs get different ids by themselves)")
+
+    def _lose(self, why: str) -> None:
+        self.lost = SessionLost(why)
+        log.critical("%s", why, extra={"fields": {"kind": "session-lost",
+                                                  "client_id": self.client_id}})
+        if self._client is not None:
+            self._client.disconnect()  # and no reconnecting: the session is not ours any more
+        if self.on_fatal is not None:
+            self.on_fatal(self.lost)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
