@@ -97,6 +97,7 @@ def _register() -> None:
     from dta.cli.devnet import cli as devnet_cli
     from dta.cli.emulate import emulate
     from dta.cli.firmware import cli as firmware_cli
+    from dta.cli.flash import flash_cmd, image_cmd, provision_cmd
     from dta.cli.gateway import cli as gateway_cli
     from dta.cli.gateway import devices_cli
     from dta.cli.log import cli as log_cli
@@ -104,7 +105,7 @@ def _register() -> None:
     from dta.cli.status import doctor_cmd, status_cmd
     from dta.cli.verify import verify_cmd
 
-    for cmd in (list_cmd, enroll_cmd, revoke_cmd, emulate):
+    for cmd in (list_cmd, enroll_cmd, revoke_cmd, emulate, image_cmd, flash_cmd, provision_cmd):
         devices_cli.add_command(cmd)
     receipt_cli.add_command(info_cmd)
     for cmd in (authority_cli, anchor_cli, receipt_cli, verify_cmd, gateway_cli, devices_cli,

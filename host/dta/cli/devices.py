@@ -97,14 +97,23 @@ def _changed(as_json: bool, dev, changed: bool, verb: str) -> None:
               help="Enrol a provisioned device by its 33-byte public key, before its first "
                    "hello (with --board).")
 @click.option("--board", default=None, help="The provisioned device's board name.")
+@click.option("--from-port", "from_port", default=None, metavar="PORT",
+              help="Enrol the device on this serial port by the key id it reports on its "
+                   "console (after `dta devices flash`, or a reset).")
 @json_option
 @pass_ctx
 def enroll_cmd(ctx, key_id: str | None, pubkey: str | None, board: str | None,
-               as_json: bool) -> None:
+               from_port: str | None, as_json: bool) -> None:
     """Approve the pending device KEY_ID (a key id or a unique prefix of 4+ hex digits): its
     DeviceEnrolled entry goes into the transparency log, then it is enrolled."""
+    if from_port:
+        if key_id or pubkey:
+            raise click.UsageError("--from-port reads the key id: give no KEY_ID or --pubkey")
+        from dta.cli.flash import key_id_from_port
+        key_id = key_id_from_port(from_port)
     if bool(key_id) == bool(pubkey):
-        raise click.UsageError("give KEY_ID (a pending device) or --pubkey HEX --board NAME")
+        raise click.UsageError("give KEY_ID (a pending device), --from-port PORT or --pubkey "
+                               "HEX --board NAME")
     if pubkey and not board:
         raise click.UsageError("--pubkey needs --board (the device's board name)")
     store, append = _append_to_log(ctx)
