@@ -101,15 +101,20 @@ def _register() -> None:
     from dta.cli.gateway import cli as gateway_cli
     from dta.cli.gateway import devices_cli
     from dta.cli.log import cli as log_cli
+    from dta.cli.login import login_cmd
     from dta.cli.receipt_info import info_cmd
+    from dta.cli.serve_http import serve_http_cmd
+    from dta.cli.shares import cli as shares_cli
     from dta.cli.status import doctor_cmd, status_cmd
     from dta.cli.verify import verify_cmd
 
     for cmd in (list_cmd, enroll_cmd, revoke_cmd, emulate, image_cmd, flash_cmd, provision_cmd):
         devices_cli.add_command(cmd)
     receipt_cli.add_command(info_cmd)
+    authority_cli.add_command(serve_http_cmd)
     for cmd in (authority_cli, anchor_cli, receipt_cli, verify_cmd, gateway_cli, devices_cli,
-                firmware_cli, demo_cli, log_cli, devnet_cli, status_cmd, doctor_cmd):
+                firmware_cli, demo_cli, log_cli, devnet_cli, status_cmd, doctor_cmd, login_cmd,
+                shares_cli):
         main.add_command(cmd)
 
 

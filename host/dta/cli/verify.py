@@ -126,12 +126,30 @@ def _read(receipt_file: str):
 @click.option("--history", "history_id", default=None, help="Walk the seal chain of this D-TA id.")
 @click.option("--from-height", type=click.IntRange(min=0), default=0,
               help="With --history: first block to scan.")
+@click.option("--from", "from_url", default=None, metavar="URL",
+              help="Fetch what to check from this D-TA's HTTP API instead of files (with "
+              "--entry, --seal-chain, --birth).")
+@click.option("--entry", "entry_index", type=click.IntRange(min=0), default=None,
+              help="With --from: the receipt of this log entry.")
+@click.option("--seal-chain", "seal_chain", is_flag=True,
+              help="With --from: the D-TA's whole seal chain.")
+@click.option("--birth", "birth", is_flag=True, help="With --from: the D-TA's birth receipt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @pass_ctx
 def verify_cmd(ctx, receipt_file, checkpoint_header, checkpoint_height, node_url, k, dta_id,
-               allow_pending, history_id, from_height, as_json):
+               allow_pending, history_id, from_height, from_url, entry_index, seal_chain, birth,
+               as_json):
     """Check a receipt link by link with no trust in the D-TA, or walk a D-TA's anchor history.
     Exit 0 valid, 1 invalid, 6 cannot decide, 5 the node did not answer."""
+    if from_url:
+        header = _hex_option(checkpoint_header, "--checkpoint-header", 80)
+        root, trusted = _trust_root(ctx, header, checkpoint_height, node_url)
+        what = {"entry": entry_index, "seal_chain": seal_chain, "birth": birth}
+        _verify_from(from_url, what, root, trusted, k=k, allow_pending=allow_pending,
+                     expect=_hex_option(dta_id, "--dta-id", 32), as_json=as_json)
+        return
+    if entry_index is not None or seal_chain or birth:
+        raise click.UsageError("--entry, --seal-chain and --birth go with --from URL")
     if history_id:
         _history(ctx, history_id, node_url, from_height, as_json)
         return
@@ -165,3 +183,59 @@ def _refused(exc: LinkError, root: TrustRoot, as_json: bool):
     else:
         click.echo(f"INVALID: {exc.link}: {exc.reason}")
     raise SystemExit(exitcodes.VERIFY_FAILED)
+
+
+def _seal_json(v) -> dict:
+    from dataclasses import asdict
+    return {"valid": True, "kind": "seal-chain", "dta_id": v.dta_id.hex(),
+            "birth_txid": v.birth.txid, "birth_height": v.birth.height, "tip": v.tip_height,
+            "anchors": [asdict(a) for a in v.anchors], "pending": [asdict(p) for p in v.pending]}
+
+
+def _seal_verdict(d: dict, network: str, trusted: str) -> str:
+    last = d["anchors"][-1] if d["anchors"] else None
+    upto = (f"up to checkpoint {last['sequence']} (tree size {last['tree_size']}, block "
+            f"{last['height']}, {last['confirmations']} confirmations)" if last else
+            "with no checkpoint anchored yet")
+    return (f"valid: the seal chain of D-TA {d['dta_id']} on Bitcoin {network}: Birth Record "
+            f"in block {d['birth_height']}, {len(d['anchors'])} checkpoints anchored in order "
+            f"{upto}; {len(d['pending'])} steps not in a block yet ({trusted})")
+
+
+def _verify_from(url: str, what: dict, root: TrustRoot, trusted: str, *, k, allow_pending,
+                 expect, as_json) -> None:
+    """`dta verify --from URL`: the same checks on documents fetched from the D-TA's API."""
+    from dta.cli.context import fail
+    from dta.shares_client import DtaClient, DtaUnreachable, SharesError, http_client
+    from dta.verify import verify_seal_chain
+
+    if what["entry"] is None and not what["seal_chain"] and not what["birth"]:
+        raise click.UsageError("--from URL needs --entry N, --seal-chain or --birth")
+    height = root.height if root.node is None else None
+    with http_client() as http:
+        client = DtaClient(url, http=http)
+        try:
+            for kind in ("birth", "seal_chain", "entry"):
+                if what[kind] is None or what[kind] is False:
+                    continue
+                if kind == "birth":
+                    rec = client.birth(height, k or 1)
+                    data, net = _birth_json(verify_birth(rec, root, k=k, expect_dta_id=expect)), \
+                        rec.network
+                    emit(as_json, data, lambda d, n=net: _verdict(d, n, trusted))
+                elif kind == "seal_chain":
+                    chain = client.seal_chain(height)
+                    data = _seal_json(verify_seal_chain(chain, root, k=k, expect_dta_id=expect))
+                    emit(as_json, data, lambda d, n=chain.network: _seal_verdict(d, n, trusted))
+                else:
+                    rec = client.receipt(what["entry"], height)
+                    v = verify_receipt(rec, root, k=k, allow_pending=allow_pending,
+                                       expect_dta_id=expect)
+                    data = _entry_json(v, rec.anchor.dta_id.hex())
+                    emit(as_json, data, lambda d, n=rec.anchor.network: _verdict(d, n, trusted))
+        except LinkError as exc:
+            _refused(exc, root, as_json)
+        except DtaUnreachable as exc:
+            fail(exc, exitcodes.UNREACHABLE)
+        except SharesError as exc:
+            fail(exc, exitcodes.VERIFY_FAILED)
