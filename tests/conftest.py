@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.fleet",
     "tests.fixtures.flash",
     "tests.fixtures.oidc",
+    "tests.fixtures.http",
+    "tests.fixtures.issuance",
 ]

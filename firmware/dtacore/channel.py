@@ -12,6 +12,7 @@
 #   0x20        TRUST_REQUEST   device -> D-TA: trusted height u32 (the header the device
 #                               trusts, to which the bundle's headers must link)
 #   0x21        TRUST_PART      D-TA -> device: one dtacore.trust bundle part
+#   0x22        TRUST_REFUSED   D-TA -> device: reason u8 (TRUST_*): no bundle follows
 #
 # Inside a session record the plaintext is one application message (MSG_* below); every one of
 # them fits one record, and a receipt travels as RECEIPT parts, reassembled by the device.
@@ -54,6 +55,14 @@ HANDSHAKE_FIRST = 0x10
 HANDSHAKE_LAST = 0x1F
 TRUST_REQUEST = 0x20
 TRUST_PART = 0x21
+TRUST_REFUSED = 0x22
+# Why a D-TA sends no bundle (TRUST_REFUSED): a typed answer, never silence.
+TRUST_UNBORN = 1        # its Birth Record is not confirmed on its node yet: ask again later
+TRUST_HEIGHT_UNKNOWN = 2  # the device's trusted height is not on the D-TA node's chain
+TRUST_TOO_FAR = 3       # more headers after that height than one bundle holds
+TRUST_NO_NODE = 4       # the D-TA cannot reach its node now: ask again later
+TRUST_MALFORMED = 5     # the request does not parse
+_TRUST_REASONS = 5
 
 # Application messages (plaintext of a session record).
 MSG_SHARE_REQUEST = 1  # epoch u32
@@ -62,6 +71,8 @@ MSG_SHARE_REFUSED = 3  # epoch u32 | reason u8 (dtacore.entries.REFUSED_*)
 MSG_RECEIPT = 4        # log index u64 | part u8 | last u8 | data
 MSG_TIME = 5           # the D-TA's clock, Unix seconds u64 (authenticated by the session)
 MSG_VOUCHER = 6        # a dtacore.voucher voucher for this device (76 bytes)
+MSG_RECEIPT_REQUEST = 7  # device -> D-TA: log index u64 | trusted height u32: that entry's
+#                          receipt again, anchored with the headers after that height if it is
 # A record's plaintext: the payload bound minus the record's header and tag (dtacore.session).
 MAX_MESSAGE = MAX_PAYLOAD - 6 - 8
 RECEIPT_CHUNK = MAX_MESSAGE - 11
@@ -123,6 +134,24 @@ def trust_part(part):
     return bytes((TRUST_PART,)) + bytes(part)
 
 
+def trust_refused(reason):
+    if not 1 <= reason <= _TRUST_REASONS:
+        raise EncodeError("unknown trust refusal reason")
+    return bytes((TRUST_REFUSED, reason))
+
+
+def decode_trust_refused(payload):
+    if len(payload) != 2 or payload[0] != TRUST_REFUSED or not 1 <= payload[1] <= _TRUST_REASONS:
+        raise DecodeError("a trust refusal is 2 bytes with a known reason")
+    return payload[1]
+
+
+def receipt_request(log_index, height):
+    if not 0 <= log_index < 1 << 64 or not 0 <= height <= 0xFFFFFFFF:
+        raise EncodeError("log index 64 bits, height 32 bits")
+    return bytes((MSG_RECEIPT_REQUEST,)) + struct.pack(">QI", log_index, height)
+
+
 def share_request(epoch):
     if not 0 <= epoch <= 0xFFFFFFFF:
         raise EncodeError("epoch must fit 32 bits")
@@ -151,7 +180,7 @@ def time_message(seconds):
 
 
 def receipt_parts(log_index, receipt):
-    # A binary receipt (dtacore.receipt encoding) cut into MSG_RECEIPT messages.
+    # A binary receipt (dtacore.receipt_bytes) cut into MSG_RECEIPT messages.
     if not 1 <= len(receipt) <= MAX_RECEIPT:
         raise EncodeError("a receipt is 1..%d bytes" % MAX_RECEIPT)
     chunks = [receipt[i:i + RECEIPT_CHUNK] for i in range(0, len(receipt), RECEIPT_CHUNK)]
@@ -162,7 +191,7 @@ def receipt_parts(log_index, receipt):
 def decode_message(plaintext):
     # -> (kind, fields): SHARE_REQUEST (epoch,), SHARE (share, statement bytes),
     # SHARE_REFUSED (epoch, reason), RECEIPT (log index, part, last, data), TIME (seconds,),
-    # VOUCHER (voucher,)
+    # VOUCHER (voucher,), RECEIPT_REQUEST (log index, trusted height)
     n = len(plaintext)
     kind = plaintext[0] if n else 0
     body = bytes(plaintext[1:])
@@ -179,6 +208,8 @@ def decode_message(plaintext):
         return kind, struct.unpack(">Q", body)
     if kind == MSG_VOUCHER and n == 77:
         return kind, (body,)
+    if kind == MSG_RECEIPT_REQUEST and n == 13:
+        return kind, struct.unpack(">QI", body)
     raise DecodeError("not an application message (kind %d, %d bytes)" % (kind, n))
 
 
