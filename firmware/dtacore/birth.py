@@ -19,7 +19,7 @@ import hashlib
 import struct
 from collections import namedtuple
 
-from dtacore import network
+from dtacore import network, utf8
 from dtacore.errors import DecodeError, EncodeError
 
 MAGIC = b"DTAB"
@@ -99,10 +99,10 @@ def decode(data):
     if len(data) > MAX_LEN:
         raise DecodeError("Birth Record longer than %d bytes" % MAX_LEN)
     net, created, name, pos = _fields(data)
-    try:
-        name = name.decode("utf-8")
-    except UnicodeError:
-        raise DecodeError("name is not UTF-8") from None
+    # Checked strictly first: MicroPython's decoder takes forms CPython's refuses (dtacore.utf8).
+    if not utf8.valid(name):
+        raise DecodeError("name is not UTF-8")
+    name = name.decode("utf-8")
     pub = data[pos:pos + PUBKEY_LEN]
     commit = data[pos + PUBKEY_LEN:pos + PUBKEY_LEN + HASH_LEN]
     nonce = data[pos + PUBKEY_LEN + HASH_LEN:pos + PUBKEY_LEN + 2 * HASH_LEN]

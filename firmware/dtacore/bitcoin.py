@@ -85,15 +85,21 @@ def _outputs(raw, pos):
 
 
 def _witnesses(raw, pos, n_in):
-    # Every input's stack is read (to find the end); only input 0's is kept.
+    # Every input's stack is read (to find the end); only input 0's is kept. A segwit marker
+    # with every stack empty is refused, as Core refuses it ("superfluous witness record"): the
+    # same transaction has one serialization only, without the marker.
     witness0 = []
+    any_items = False
     for i in range(n_in):
         items, pos = varint(raw, pos)
+        any_items = any_items or items > 0
         for _ in range(items):
             ilen, pos = varint(raw, pos)
             item, pos = _take(raw, pos, ilen)
             if i == 0:
                 witness0.append(item)
+    if not any_items:
+        raise DecodeError("segwit marker but no witness (a superfluous witness record)")
     return witness0, pos
 
 

@@ -177,16 +177,20 @@ def verify_consistency(root1, root2, path, *, size1, size2):
     return True
 
 
+def _size_ok(n):
+    return type(n) is int and 0 <= n <= MAX_TREE_SIZE
+
+
 def _encode(kind, a, b, path):
-    if len(path) > MAX_PROOF_HASHES:
-        raise EncodeError("proof longer than MAX_PROOF_HASHES")
-    if not 0 <= a <= MAX_TREE_SIZE or not 0 <= b <= MAX_TREE_SIZE:
-        raise EncodeError("tree size or index over MAX_TREE_SIZE")
+    if not isinstance(path, (list, tuple)) or len(path) > MAX_PROOF_HASHES:
+        raise EncodeError("proof must be a list of at most MAX_PROOF_HASHES hashes")
+    if not _size_ok(a) or not _size_ok(b):
+        raise EncodeError("tree size or index is not an integer in 0..MAX_TREE_SIZE")
     out = bytearray(_HEADER_SIZE + HASH_SIZE * len(path))
     struct.pack_into(_HEADER, out, 0, kind, a, b, len(path))
     pos = _HEADER_SIZE
     for p in path:
-        if len(p) != HASH_SIZE:
+        if not isinstance(p, (bytes, bytearray)) or len(p) != HASH_SIZE:
             raise EncodeError("proof hashes are 32 bytes")
         out[pos:pos + HASH_SIZE] = p
         pos += HASH_SIZE

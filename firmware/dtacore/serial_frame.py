@@ -24,11 +24,13 @@ def _crc(length_bytes, payload):
 
 
 def encode(payload):
+    if not isinstance(payload, (bytes, bytearray)):
+        raise EncodeError("serial payload must be bytes")
     n = len(payload)
     if not 1 <= n <= MAX_FRAME:
         raise EncodeError("serial payload must be 1..%d bytes" % MAX_FRAME)
     ln = struct.pack(">H", n)
-    return SYNC + ln + payload + struct.pack(">I", _crc(ln, payload))
+    return SYNC + ln + bytes(payload) + struct.pack(">I", _crc(ln, payload))
 
 
 class Deframer:

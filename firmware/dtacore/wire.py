@@ -10,7 +10,7 @@
 import hashlib
 import struct
 
-from dtacore.errors import DecodeError, VerifyError
+from dtacore.errors import DecodeError, EncodeError, VerifyError
 
 MAGIC = b"DT"
 VERSION = 1
@@ -54,9 +54,16 @@ def _label_ok(b):
     return True
 
 
+def _uint(value, most):
+    return type(value) is int and 0 <= value <= most
+
+
 def header(ftype, body_len):
-    if body_len > MAX_BODY:
-        raise DecodeError("body of %d bytes exceeds MAX_BODY %d" % (body_len, MAX_BODY))
+    # Encoders raise EncodeError for a value they cannot encode; decoders DecodeError.
+    if not _uint(ftype, 0xFF):
+        raise EncodeError("frame type must be a byte")
+    if not _uint(body_len, MAX_BODY):
+        raise EncodeError("body of %r bytes is outside 0..MAX_BODY %d" % (body_len, MAX_BODY))
     return MAGIC + struct.pack(">BBH", VERSION, ftype, body_len)
 
 
@@ -94,19 +101,28 @@ class Hello:
         return hello_digest(self.signed)
 
 
+def _label(lab, name):
+    # A label as bytes: printable ASCII (str or bytes), 1..MAX_LABEL long.
+    if isinstance(lab, str):
+        try:
+            lab = lab.encode()
+        except UnicodeError:  # a lone surrogate (CPython only)
+            lab = b""
+    if (not isinstance(lab, (bytes, bytearray)) or not 1 <= len(lab) <= MAX_LABEL
+            or not _label_ok(lab)):
+        raise EncodeError("%s label must be 1..%d printable ASCII bytes" % (name, MAX_LABEL))
+    return bytes(lab)
+
+
 def hello_unsigned(pubkey, boot, board, firmware):
     # The frame up to (not including) the signature; sign hello_digest() of it.
-    if len(pubkey) != PUBKEY_LEN or pubkey[0] not in (2, 3):
-        raise DecodeError("pubkey must be 33-byte compressed SEC1")
-    if not 0 <= boot <= MAX_BOOT:
-        raise DecodeError("boot counter out of range")
-    if isinstance(board, str):
-        board = board.encode()
-    if isinstance(firmware, str):
-        firmware = firmware.encode()
-    for name, lab in (("board", board), ("firmware", firmware)):
-        if not 1 <= len(lab) <= MAX_LABEL or not _label_ok(lab):
-            raise DecodeError("%s label must be 1..%d printable ASCII bytes" % (name, MAX_LABEL))
+    if (not isinstance(pubkey, (bytes, bytearray)) or len(pubkey) != PUBKEY_LEN
+            or pubkey[0] not in (2, 3)):
+        raise EncodeError("pubkey must be 33-byte compressed SEC1")
+    if not _uint(boot, MAX_BOOT):
+        raise EncodeError("boot counter out of range")
+    board = _label(board, "board")
+    firmware = _label(firmware, "firmware")
     body_len = HELLO_FIXED + len(board) + len(firmware)
     return (header(TYPE_HELLO, body_len) + key_id(pubkey) + pubkey + struct.pack(">I", boot)
             + bytes((len(board),)) + board + bytes((len(firmware),)) + firmware)

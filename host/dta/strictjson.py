@@ -27,6 +27,26 @@ def _depth(obj) -> int:
         level = [v for c in containers for v in (c.values() if isinstance(c, dict) else c)]
 
 
+def _text(obj) -> bool:
+    # Every string (keys too) is text: a "\udc80" escape parses to a lone surrogate, which no
+    # file, terminal or UTF-8 encoder can take.
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            if not x.isascii():
+                try:
+                    x.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(x, dict):
+            stack.extend(x)
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return True
+
+
 def loads(data: str | bytes, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH,
           parse_float=float):
     """Parse `data`; `what` names it in errors ("receipt receipt.json", "authority.json")."""
@@ -48,6 +68,9 @@ def loads(data: str | bytes, *, what: str, max_bytes: int, max_depth: int = MAX_
         raise DecodeError(f"{what} is not JSON ({exc})") from None
     if _depth(obj) > max_depth:
         raise DecodeError(f"{what} nests deeper than {max_depth} levels")
+    if not _text(obj):
+        raise DecodeError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff), which is not "
+                          "text")
     return obj
 
 

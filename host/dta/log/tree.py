@@ -31,6 +31,11 @@ class TreeError(StoreError):
     """A proof or root was requested for a position the tree does not have."""
 
 
+def _is_int(value) -> bool:
+    # Positions are ints; a bool or a float is a caller's mistake, refused like a bad number.
+    return type(value) is int
+
+
 class MerkleTree:
     """Node hashes of an append-only RFC 9162 tree, in memory.
 
@@ -117,7 +122,7 @@ class MerkleTree:
 
     def root(self, size: int | None = None) -> bytes:
         size = self.size if size is None else size
-        if size < 0 or size > self.size:
+        if not _is_int(size) or size < 0 or size > self.size:
             raise TreeError(f"no tree of size {size} (current size {self.size})")
         if size == 0:
             return merkle.empty_root()
@@ -164,18 +169,18 @@ class MerkleTree:
 
     def inclusion_proof(self, *, index: int, size: int) -> list[bytes]:
         """RFC 9162 PATH(index, D[0:size])."""
-        if not 0 < size <= self.size:
+        if not _is_int(size) or not 0 < size <= self.size:
             raise TreeError(f"no tree of size {size} (current size {self.size})")
-        if not 0 <= index < size:
+        if not _is_int(index) or not 0 <= index < size:
             raise TreeError(f"leaf index {index} not below tree size {size}")
         return self._path(0, index, size)
 
     def consistency_proof(self, *, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 PROOF(size1, D[0:size2]) for 0 < size1 <= size2 (there is no proof from the
         empty tree)."""
-        if not 0 <= size2 <= self.size:
+        if not _is_int(size2) or not 0 <= size2 <= self.size:
             raise TreeError(f"no tree of size {size2} (current size {self.size})")
-        if not 0 < size1 <= size2:
+        if not _is_int(size1) or not 0 < size1 <= size2:
             raise TreeError(f"size1 {size1} is not in [1, size2={size2}]")
         if size1 == size2:
             return []
