@@ -1,6 +1,8 @@
-"""Device boot-to-hello on the MicroPython VM (64 KiB heap): time and heap, against a plain peer.
+"""The device on the MicroPython VM: boot-to-hello, then the whole agent against a federation.
 
-    .venv/bin/python -m bench device        (from the repo root; ~10 s)
+    .venv/bin/python -m bench device        (from the repo root; ~3 min)
+
+Part 1, boot to hello (96 KiB heap, the agent's budget):
 
 Ours: the real firmware bundle, booted ROUNDS times on one device directory (the first boot makes
 the key, later boots reload it): entropy start-up tests, key load, boot counter write, hello
@@ -9,6 +11,17 @@ VM's own start-up (~13 ms) is in both figures.
 Peer: the same VM and the same umqtt.simple publishing an unsigned 126-byte hello (nothing else).
 The ratio is the cost of a device that proves who it is. ESP32 estimate: VM ms x 100..400
 (interpreter-bound code ~100x, bigint code 200-400x slower there; toolchain.md), a range.
+
+Part 2, the whole agent (bench/_agent_run.py): three D-TAs born on a regtest node, the agent
+under the emulated board layer. The smallest heap in which the first boot (three births
+checked, three full handshakes, three shares with their receipts, the combination) completes,
+found in 8 KiB steps from the peak the agent's memory trace reports, and how much of it is
+code (the modules the full-handshake step holds, imported alone in a fresh VM: on an ESP32
+they are frozen into flash and take no heap). The device's own compute per step (it times its
+own work, network waits excluded); peer in the same run: dtacore's handshake alone, the
+vectors replayed on the same VM (bench/_handshake_vm.py). Then deep-sleep cycles: CPU ms of
+each wake's VM process (kernel accounting: VM start-up and module loading included), bytes on
+the socket and files written per cycle, and the flash's life at one cycle a minute.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from dta.services import micropython
 from dta.services.mosquitto import Mosquitto
 
 ROUNDS = 15
-HEAP = "64k"
+HEAP = "96k"
 
 
 def _timed(fn):
@@ -41,6 +54,11 @@ def _timed(fn):
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dta-bench-device-"))
     bundle = build("unix", work / "bundle")
+    boot_to_hello(work, bundle)
+    agent(work, bundle)
+
+
+def boot_to_hello(work: Path, bundle) -> None:
     with Mosquitto(work / "broker") as broker:
         dev = EmulatedDevice(work / "dev", heapsize=HEAP)
         dev.flash(bundle)
@@ -84,3 +102,155 @@ def main() -> None:
     print(f"ESP32 @240 MHz estimate of the device's work per boot: "
           f"{work * 0.1:.1f}-{work * 0.4:.1f} s (x 100..400; Wi-Fi join and network waits not "
           "included)")
+
+
+# Modules the full-handshake step holds at once (curve modules aside: with unload=True only one
+# public-key operation's are loaded at a time, listed separately).
+STEP_CODE = ("dtanode.app", "dtanode.agent", "dtanode.board", "dtanode.guard", "dtanode.clock",
+             "dtanode.entropy", "dtanode.transport", "umqtt.simple", "dtanode.outbox",
+             "dtanode.events", "dtanode.truststore", "dtanode.dtapeer", "dtanode.shareflow",
+             "dtacore.handshake", "dtacore.session", "dtacore.resumption", "dtacore.ccm")
+CURVE_CODE = ("dtacore.ecdh", "dtacore.ecdsa", "dtacore.ecverify", "dtacore.fixedbase",
+              "dtacore.gtable_comb", "dtacore.gtable_wnaf")
+CYCLES = 3
+# A 4 MB flash: LittleFS spreads writes over its blocks (wear levelling); ESP32 flash chips are
+# rated for 100,000 erase cycles per 4 KiB sector. Each file write costs about one block erase
+# (a small file fits one block, the metadata pair is written too: count two).
+FLASH_BYTES = 4 * 1024 * 1024
+SECTOR = 4096
+ERASE_CYCLES = 100_000
+ERASES_PER_WRITE = 2
+
+
+def _code_kib(bundle, names) -> float:
+    code = ("import gc\ngc.collect()\na = gc.mem_alloc()\n"
+            + "".join(f"import {n}\n" for n in names)
+            + "gc.collect()\nprint(gc.mem_alloc() - a)\n")
+    res = micropython.run_code(code, heapsize="512k", path=(bundle.root / "lib",))
+    return int(res.stdout.decode().split()[-1]) / 1024
+
+
+def _smallest(fed, bundle, peak_kib: int):
+    from bench._agent_run import first_boot
+    kib = (peak_kib + 7) // 8 * 8
+    found = None
+    while kib <= 512:
+        got = first_boot(fed, bundle, f"{kib}k")
+        if got is not None:
+            found = (kib, got)
+            break
+        kib += 8
+    while found and found[0] > 8:
+        got = first_boot(fed, bundle, f"{found[0] - 8}k")
+        if got is None:
+            break
+        found = (found[0] - 8, got)
+    return found
+
+
+def _peer_handshake(work: Path) -> dict:
+    from bench.handshake import HERE, _vm, compile_firmware
+    lib = compile_firmware(work / "hs-lib", [HERE / "_handshake_vm.py"])
+    best: dict = {}
+    for _ in range(3):
+        res = _vm("speed", heapsize="512k", path=(lib,))
+        for line in res.stdout.decode().splitlines():
+            f = line.split()
+            if len(f) == 3 and f[0] == "speed":
+                best[f[1]] = min(best.get(f[1], 1e9), float(f[2]))
+    return best
+
+
+def agent(work: Path, bundle) -> None:
+    from bench._agent_run import Federation, cycles, first_boot
+    fed = Federation(work / "agent")
+    try:
+        roomy = first_boot(fed, bundle, "512k")
+        if roomy is None:
+            raise SystemExit("the agent did not complete its first boot in 512 KiB")
+        smallest = _smallest(fed, bundle, roomy["peak"] // 1024)
+        kib = smallest[0] if smallest else 512
+        while True:  # the cycles add the receipts' checks: the smallest heap they run in
+            try:
+                cyc = cycles(fed, bundle, f"{kib}k", CYCLES)
+                break
+            except MemoryError:
+                kib += 8
+        cyc["heap"] = kib
+    finally:
+        fed.close()
+    peer = _peer_handshake(work)
+    _report_agent(roomy, smallest, cyc, peer, _code_kib(bundle, STEP_CODE),
+                  _code_kib(bundle, CURVE_CODE))
+
+
+def _ms(us: int) -> float:
+    return us / 1000
+
+
+def _report_agent(roomy, smallest, cyc, peer, code_kib, curve_kib) -> None:
+    print()
+    print("The whole agent against three D-TAs born on a regtest node (device compute from its "
+          "own ticks_us, waits excluded)")
+    if smallest is None:
+        print("  smallest heap: more than 512 KiB")
+    else:
+        print(f"  smallest heap for the first boot (births, full handshakes, shares): "
+              f"{smallest[0]} KiB (8 KiB steps; target 96); peak in use {roomy['peak'] / 1024:.0f}"
+              f" KiB at 512 KiB")
+    print(f"  smallest heap for the whole run, anchored receipts and sleep cycles included: "
+          f"{cyc['heap']} KiB")
+    print(f"  of which code on the Unix port: {code_kib:.0f} KiB held by the handshake step, "
+          f"+{curve_kib:.0f} KiB of curve modules (one operation's at a time); frozen on an ESP32")
+    full = sorted(h["cpu_us"] for h in roomy["handshakes"] if h["resumed"] is False)
+    resumed = sorted(e["cpu_us"] for e in cyc["events"]
+                     if e["event"] == "handshake" and e["resumed"] is True)
+    fp, rp = peer.get("full_initiator"), peer.get("resumed_initiator")
+    fmed, rmed = _ms(full[len(full) // 2]), _ms(resumed[len(resumed) // 2])
+    print(f"  full handshake (device as initiator, D-TA key as 33 bytes): {fmed:.2f} ms median of "
+          f"{len(full)} (target 8); peer, dtacore alone with a prepared key: {fp:.2f} ms "
+          f"({fmed / fp:.2f}x); ESP32 {fmed * 0.2:.1f}-{fmed * 0.4:.1f} s; loading its "
+          f"modules first: {_ms(sorted(h['load_us'] for h in roomy['handshakes'])[1]):.1f} ms "
+          "(frozen on an ESP32)")
+    print(f"  resumed handshake: {rmed:.3f} ms median of {len(resumed)} (target 0.5); peer "
+          f"{rp:.3f} ms ({rmed / rp:.2f}x); ESP32 {rmed * 100:.0f}-{rmed * 400:.0f} ms")
+    for t, h in zip(roomy["trusted"], full, strict=False):
+        print(f"  first handshake with a new D-TA: birth check {_ms(t['cpu_us']):.1f} ms "
+              f"(Birth Record, tx, proof, {t['tip'] - t['birth'] + 1} confirmations streamed) "
+              f"+ handshake {_ms(h):.2f} ms")
+    c = roomy["combined"]
+    print(f"  three shares checked (statement signature, share*G) with their pending receipts "
+          f"(entry, inclusion, checkpoint signature), combined: {_ms(c['cpu_us']):.1f} ms; "
+          f"ESP32 {_ms(c['cpu_us']) * 0.2:.1f}-{_ms(c['cpu_us']) * 0.4:.1f} s")
+    for r in [e for e in cyc["events"] if e["event"] == "receipt"]:
+        if r["valid"] is not True:
+            print(f"  anchored receipt refused: {r.get('link')} ({r.get('detail')})")
+            continue
+        print(f"  anchored receipt verified end to end: {_ms(r['cpu_us']):.1f} ms "
+              f"(ESP32 {_ms(r['cpu_us']) * 0.2:.1f}-{_ms(r['cpu_us']) * 0.4:.1f} s)")
+    _report_cycles(cyc)
+
+
+def _report_cycles(cyc) -> None:
+    sleeps = [e for e in cyc["events"] if e["event"] == "sleep"]
+    marks = [cyc["cpu0"]] + cyc["cpu"]  # cumulative CPU of reaped VM processes
+    cpu = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+    print("  deep-sleep cycles (wake, resume 3 sessions, 3 events, acks, sleep):")
+    for i, s in enumerate(sleeps):
+        label = "first boot" if i == 0 else ("receipt wake" if i == len(sleeps) - 1 else "wake")
+        print(f"    {label:12s} CPU {cpu[i] if i < len(cpu) else float('nan'):7.1f} ms, "
+              f"{s['sent'] + s['received']:6d} B on the wire ({s['sent']} out), "
+              f"{s['writes']:3d} flash writes")
+    plain = [s["writes"] for s in sleeps[1:-1]] or [sleeps[-1]["writes"]]
+    per = max(plain)
+    life = FLASH_BYTES // SECTOR * ERASE_CYCLES / (per * ERASES_PER_WRITE)
+    print(f"    flash: {per} writes per cycle; a {FLASH_BYTES >> 20} MB flash ({ERASE_CYCLES:,} "
+          f"erases a sector, wear-levelled, ~{ERASES_PER_WRITE} erases a write) lasts "
+          f"~{life / 525_600:.0f} years at one cycle a minute")
+    wake = cpu[1:-1]
+    if wake:
+        print(f"    awake CPU per plain wake: {statistics.median(wake):.1f} ms on the VM (start-up "
+              f"and module loading included); ESP32 {statistics.median(wake) * 0.1:.0f}-"
+              f"{statistics.median(wake) * 0.4:.0f} ms plus Wi-Fi")
+    print(f"    events logged {cyc['logged']} (deliveries {cyc['deliveries']}: redeliveries are "
+          "deduplicated by event id)")

@@ -1,4 +1,17 @@
 # Device entry point (ESP32 and the MicroPython Unix port run the same file).
-from dtanode import app
+import gc
+import sys
 
-app.main()
+try:
+    from dtanode import app
+
+    app.main()
+except KeyboardInterrupt:
+    # Ctrl-C: someone at the console (provisioning over the raw REPL, docs/flashing.md). The
+    # agent's modules and objects are let go so the REPL has the heap the agent had.
+    app = None
+    for name in list(sys.modules):
+        if name.startswith(("dtacore", "dtanode", "umqtt")):
+            del sys.modules[name]
+    gc.collect()
+    print('{"event": "interrupted", "free": %d}' % gc.mem_free())

@@ -1,7 +1,7 @@
 # Board definition (board.json, shipped in the bundle) and device configuration (config.json,
-# provisioned per device), read strictly: a size limit and a nesting limit before the JSON
-# parser runs, then the schema (dtanode.config_schema). Unknown keys are refused: a typo must
-# not fall back silently. Every failure is a ConfigError.
+# provisioned per device), read strictly: a size limit, then strict JSON syntax with a nesting
+# limit (dtanode.jsontext) before the JSON parser runs, then the schema (dtanode.config_schema).
+# Unknown keys are refused: a typo must not fall back silently. Every failure is a ConfigError.
 
 import json
 
@@ -24,34 +24,24 @@ MAX_BOARD_DEPTH = 4
 BOARD_KEYS = ("name", "emulated", "entropy", "storage", "transport")
 
 
-def check_nesting(raw, limit, what):
-    # Refuse JSON nested deeper than limit before the parser sees it (strings skipped).
-    depth = 0
-    in_str = False
-    esc = False
-    for c in raw:
-        if in_str:
-            if esc:
-                esc = False
-            elif c == 0x5C:
-                esc = True
-            elif c == 0x22:
-                in_str = False
-        elif c == 0x22:
-            in_str = True
-        elif c == 0x5B or c == 0x7B:
-            depth += 1
-            if depth > limit:
-                raise ConfigError("%s is nested deeper than %d levels" % (what, limit))
-        elif c == 0x5D or c == 0x7D:
-            depth -= 1
+def _check_syntax(raw, limit_depth, what):
+    # The checker's code is needed once per file: loaded for it, unloaded after on the device.
+    import sys
+
+    from dtanode import jsontext
+    try:
+        jsontext.check(raw, limit_depth, what)
+    finally:
+        if sys.implementation.name == "micropython":
+            from dtanode.stages import unload
+            unload("dtanode.jsontext")
 
 
 def parse_json(raw, limit_bytes, limit_depth, what):
     # -> the JSON object in raw (bytes); every failure is a ConfigError.
     if len(raw) > limit_bytes:
         raise ConfigError("%s is larger than %d bytes" % (what, limit_bytes))
-    check_nesting(raw, limit_depth, what)
+    _check_syntax(raw, limit_depth, what)
     try:
         data = json.loads(raw.decode())
     except (ValueError, UnicodeError):
@@ -86,9 +76,14 @@ def load_board(path="board.json"):
         raise ConfigError("board definition lacks an entropy source")
     if type(board.get("emulated", False)) is not bool:
         raise ConfigError("board definition: emulated must be true or false")
+    if type(board["entropy"].get("path", "")) is not str:
+        raise ConfigError("board definition: entropy.path must be a string")
     transport = board.get("transport", {})
     if type(transport) is not dict or type(transport.get("serial", {})) is not dict:
         raise ConfigError("board definition: transport must be an object")
+    for k in ("uart", "baud", "tx", "rx"):
+        if type(transport.get("serial", {}).get(k, 0)) is not int:
+            raise ConfigError("board definition: transport.serial.%s must be an integer" % k)
     # Keep only what the device reads: the rest would hold heap for the device's lifetime.
     for k in [k for k in board if k not in BOARD_KEYS]:
         del board[k]
@@ -103,12 +98,15 @@ def load_config(path="config.json"):
 
     # The schema's code takes about 10 KiB of heap on the Unix port (half on an ESP32) while it
     # runs, once per boot: collect first (the collection a failed allocation triggers deep in
-    # an import leaves more behind), then unload it again. The host keeps it loaded.
-    gc.collect()
+    # an import leaves more behind), then unload it again. The host keeps it loaded (and
+    # skips the collection, which costs CPython far more than it saves).
+    device = sys.implementation.name == "micropython"
+    if device:
+        gc.collect()
     from dtanode import config_schema
     try:
         return config_schema.check_config(data)
     finally:
-        if sys.implementation.name == "micropython":
+        if device:
             from dtanode.stages import unload
             unload("dtanode.config_schema")

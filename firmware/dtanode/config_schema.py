@@ -38,9 +38,36 @@ _MAX_HEIGHT = const(0x7FFFFFFF)
 # A factory serial: short, and safe in a file name and on a console line.
 _MAX_SERIAL = const(32)
 _DTA_ID_HEX = const(64)  # a D-TA id is a SHA-256 digest, lowercase hex
+# The agent's resilience settings (dtanode.agent, docs/security.md). An ESP32's task watchdog
+# takes up to about an hour; below a second the agent's own steps (a handshake takes ~3 s on an
+# ESP32, fed between messages) could not feed it in time.
+_MIN_WDT_MS = const(1000)
+_MAX_WDT_MS = const(3600000)
+# A socket read waits at most this long: a broker or gateway slower than 5 min is down.
+_MAX_SOCKET_S = const(300)
+# Backoff: the first delay and the cap. A day between attempts is the most any fleet wants.
+_MAX_BACKOFF_MS = const(86400000)
+# After this many consecutive failures the agent resets or deep-sleeps (a day of retries at
+# the shortest delays is far beyond this).
+_MAX_FAILURES = const(1000)
+# The boot-loop guard: safe mode after this many failed boots in a row (2: one failure could be
+# a power glitch; 100: a loop that long has worn the flash enough).
+_MIN_SAFE_BOOTS = const(2)
+_MAX_SAFE_BOOTS = const(100)
+# Deep sleep periods: at most a week (the resumption ticket's cap, dtacore.resumption).
+_MAX_SLEEP_S = const(604800)
+# The outbox keeps at most this many unacknowledged events in flash (each <= 341 bytes).
+_MAX_OUTBOX = const(64)
+# Application events per minute the device API lets through (flash wear, broker load).
+_MAX_EVENT_RATE = const(600)
+_MAX_EPOCH = 0xFFFFFFFF  # share epochs are u32 (dtacore.shares)
+# Other devices a device runs a handshake with at boot (key ids, 16 hex digits): a handful.
+_MAX_D2D_PEERS = const(16)
+_KEY_ID_HEX = const(16)
 _HEADER_HEX = const(160)  # an 80-byte Bitcoin block header, lowercase hex
 
 TRANSPORTS = ("mqtt", "serial")
+FAILURE_ACTIONS = ("reset", "deepsleep")  # what the agent does after failures_before_action
 NETWORKS = ("mainnet", "testnet", "signet", "regtest")  # the names of dtacore.network
 SECRET_KEYS = ("wifi_password", "mqtt_password")
 # The keys the D-TA handshake needs: all present or all absent.
@@ -78,6 +105,22 @@ SCHEMA = {
     "checkpoint_height": (_K_INT, 0, _MAX_HEIGHT, None),
     "checkpoint_header": (_K_HEX, _HEADER_HEX, 0, None),
     "serial": (_K_NAME, 1, _MAX_SERIAL, None),
+    # the default outlasts a handshake's retransmissions (2+4+8+16+32 s at the default timeout)
+    "wdt_timeout_ms": (_K_INT, _MIN_WDT_MS, _MAX_WDT_MS, 120000),
+    "socket_timeout_s": (_K_INT, 1, _MAX_SOCKET_S, 10),
+    "backoff_base_ms": (_K_INT, 10, _MAX_BACKOFF_MS, 1000),
+    "backoff_cap_ms": (_K_INT, 10, _MAX_BACKOFF_MS, 300000),
+    "failures_before_action": (_K_INT, 1, _MAX_FAILURES, 10),
+    "failure_action": (_K_CHOICE, FAILURE_ACTIONS, 0, "reset"),
+    "failure_sleep_s": (_K_INT, 1, _MAX_SLEEP_S, 600),
+    "safe_mode_boots": (_K_INT, _MIN_SAFE_BOOTS, _MAX_SAFE_BOOTS, 5),
+    "sleep_period_s": (_K_INT, 0, _MAX_SLEEP_S, 0),  # 0: always on; else the deep-sleep cycle
+    "epoch": (_K_INT, 0, _MAX_EPOCH, 0),  # the share epoch the device asks its D-TAs for
+    "outbox_size": (_K_INT, 1, _MAX_OUTBOX, 16),
+    "event_rate": (_K_INT, 1, _MAX_EVENT_RATE, 10),
+    "reply_timeout_ms": (_K_INT, 100, 60000, 2000),  # first wait for a D-TA; then doubled
+    "d2d_peers": (_K_IDS, _MAX_D2D_PEERS, _KEY_ID_HEX, None),
+    "memory_trace": (_K_BOOL, 0, 0, False),  # every console line says the heap in use
 }
 CONFIG_KEYS = tuple(sorted(SCHEMA))
 
@@ -186,6 +229,9 @@ def _check_groups(cfg):
         raise ConfigError("wifi_password is set but wifi_ssid is not")
     if "mqtt_password" in cfg and "mqtt_user" not in cfg:
         raise ConfigError("mqtt_password is set but mqtt_user is not")
+    if cfg["backoff_base_ms"] > cfg["backoff_cap_ms"]:
+        raise ConfigError("backoff_base_ms (%d) must not exceed backoff_cap_ms (%d)"
+                          % (cfg["backoff_base_ms"], cfg["backoff_cap_ms"]))
 
 
 def check_config(data):

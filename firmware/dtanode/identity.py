@@ -2,9 +2,7 @@
 # reused across restarts. A damaged key file is reported, never silently replaced (a new key would
 # be a new device to the fleet).
 
-from dtacore import secp256k1
 from dtacore.errors import DecodeError, ProtocolError
-from dtacore.fixedbase import pubkey
 from dtanode import records
 
 KEY_MAGIC = b"DTKY"
@@ -18,7 +16,9 @@ class IdentityError(ProtocolError):
 
 
 def load_or_create(root, source):
-    # Returns (secret, pubkey, created).
+    # Returns (secret, pubkey, created). The curve modules load here, not for next_boot.
+    from dtacore import secp256k1
+    from dtacore.fixedbase import pubkey
     path = root + "/" + KEY_FILE
     try:
         secret = records.load(path, KEY_MAGIC)

@@ -10,6 +10,9 @@ from dtacore.errors import DecodeError, EncodeError, ProtocolError
 
 CHECK_LEN = 8
 MAX_PAYLOAD = 255
+# Files written since boot (this module's and the outbox's): the agent reports them per cycle,
+# since flash wears out (docs/security.md, "The outbox").
+writes = 0
 
 
 class Missing(ProtocolError):
@@ -60,6 +63,8 @@ def load(path, magic):
 
 
 def store(path, magic, payload):
+    global writes
+    writes += 1
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(encode(magic, payload))

@@ -38,11 +38,18 @@ def test_every_shipped_board_loads(name):
         assert flashable.chip_name in ("ESP32", "ESP32-S3", "ESP32-C3")
 
 
-def test_the_romfs_board_has_the_micropython_romfs_table_layout():
+def test_the_romfs_board_has_the_layout_of_its_partition_csv():
     board = boards.flashable("esp32-devkitc-romfs")
-    # ports/esp32/partitions-4MiB-romfs.csv: factory 0x10000+0x1D0000, romfs 0x1E0000+0x20000
-    assert (board.app.offset, board.app.size) == (0x10000, 0x1D0000)
-    assert (board.romfs.offset, board.romfs.size) == (0x1E0000, 0x20000)
+    # boards/partitions-4MiB-romfs-256k.csv: upstream's ports/esp32/partitions-4MiB-romfs.csv
+    # (factory 0x10000+0x1D0000, romfs 0x1E0000) with a 256 KiB romfs and the vfs after it
+    rows = {}
+    for line in (boards.BOARDS_DIR / "partitions-4MiB-romfs-256k.csv").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, _, offset, size = [f.strip() for f in line.split(",")[:5]]
+            rows[name] = (int(offset, 16), int(size, 16))
+    assert (board.app.offset, board.app.size) == rows["factory"] == (0x10000, 0x1D0000)
+    assert (board.romfs.offset, board.romfs.size) == rows["romfs"] == (0x1E0000, 0x40000)
+    assert (board.filesystem.offset, board.filesystem.size) == rows["vfs"]
     assert board.firmware.sha256 is None  # a custom build: the operator pins it
 
 

@@ -12,6 +12,7 @@ import click
 from dta import exitcodes
 from dta.cli.context import pass_ctx
 from dta.config import read_secret_file
+from dta.emulator import AGENT_HEAP
 from dta.oidc.text import printable
 
 EPILOG = ("\b\nExit codes (with --once):\n  0   the device sent its hello\n"
@@ -45,7 +46,8 @@ def _settings(ctx, once: bool, entropy_path, serial_path) -> dict:
 @click.command("emulate", epilog=EPILOG)
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--once", is_flag=True, help="Send one hello, then exit with the device's code.")
-@click.option("--heapsize", default="64k", show_default=True, help="MicroPython heap size.")
+@click.option("--heapsize", default=AGENT_HEAP, show_default=True,
+              help="MicroPython heap size (the agent's: bench/device.py prints its smallest).")
 @click.option("--entropy-path", default=None, help="Entropy source file (emulated board only).")
 @click.option("--serial", "serial_path", default=None, metavar="PATH",
               help="Talk to the gateway over this serial device (a PTY) instead of MQTT.")

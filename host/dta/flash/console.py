@@ -89,6 +89,11 @@ def _outcome(event: dict, seen: list[dict]) -> Hello | None:
     if kind == "refuse":
         raise DeviceError(f"the device refused to start ({event.get('reason')}): "
                           f"{event.get('detail', '')}", identity.get("key_id"))
+    if kind == "failure" and identity and event.get("step") in ("wifi", "dns", "connect"):
+        # The agent retries for ever; provisioning wants to know now.
+        raise DeviceError(f"the device made its key but could not reach its gateway: "
+                          f"{event.get('step')}: {event.get('detail', '')}",
+                          identity.get("key_id"))
     if kind == "offline":
         raise DeviceError(f"the device made its key but could not reach its gateway: "
                           f"{event.get('reason', '')}", identity.get("key_id"))
