@@ -28,7 +28,7 @@ def cli() -> None:
 
 def _banner(ctx, gw: Gateway, facts, store, mqtt: bool, serial_ports, baud: int) -> None:
     m = ctx.cfg.mqtt
-    where = ([f"mqtt://{m.host}:{m.port}/{m.topic_prefix}/hello/+ as client id "
+    where = ([f"mqtt://{m.host}:{m.port}/{m.topic_prefix}/{{hello,event}}/+ as client id "
               f"{client_id_for(ctx.cfg, facts.dta_id)}"] if mqtt else [])
     where += [f"serial {p} at {baud} baud" for p in serial_ports]
     counts = gw.registry.counts()
@@ -65,7 +65,7 @@ def _serve(ctx, gw: Gateway, log_: Log, mqtt: bool, serial_ports, baud: int) -> 
             gw.start(on_fatal=lose)
         links = [SerialLink(gw, port, baud).start() for port in serial_ports]
         log.info("gateway running: every hello is verified; new devices wait for `dta devices "
-                 "enroll`")
+                 "enroll`; enrolled devices' events are logged and acknowledged")
         log_.run_checkpoints(stop, lambda cp: checkpoints.info(
             "checkpoint #%d closed: %d entries, root %s", cp.seq, cp.tree_size, cp.root.hex(),
             extra={"fields": {"seq": cp.seq, "tree_size": cp.tree_size,
@@ -111,7 +111,7 @@ def run(ctx, passphrase_file: str | None, serial_ports: tuple[str, ...], baud: i
     with DataDirLock(ctx.cfg.data_dir, "gateway"):
         log_ = Log.open(ctx.cfg, open_signer(ctx.cfg, passphrase_file))
         facts = identity.load_public(ctx.cfg.data_dir)
-        gw = Gateway(ctx.cfg, dta_id=facts.dta_id)
+        gw = Gateway(ctx.cfg, dta_id=facts.dta_id, log=log_)
         server = None
         try:
             _banner(ctx, gw, facts, log_.store, mqtt, serial_ports, baud)

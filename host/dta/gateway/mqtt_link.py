@@ -13,15 +13,24 @@ order; a claim other than our own arriving after our own means a newer process u
 the gateway logs it at CRITICAL and gives up the session for good (`on_fatal(SessionLost)`; `dta
 gateway run` then exits with its own code). An ordinary loss of the connection (a broker
 restart) is logged and re-acquired: paho reconnects with back-off and the session resumes.
+
+With device events on (a gateway with a log) it also subscribes to `<prefix>/event/+` and
+answers on `<prefix>/ack/<kid>`. Frames are acknowledged to the broker by hand (paho's
+manual_ack): a hello once handled, an event once the log holds it (dta.gateway.events), so
+what a gateway had not finished when it died is delivered again, in order, to the next one.
+For the devices on its serial lines (dta.gateway.serial_link) it publishes their channel
+frames and hellos and subscribes to `<prefix>/dev/<kid>/+` and `<prefix>/d2d/<kid>/+`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import socket
 import threading
+from collections import OrderedDict
 from typing import Callable
 
 import paho.mqtt.client as mqtt
@@ -29,12 +38,23 @@ import paho.mqtt.client as mqtt
 from dta.config import Config, read_secret_file
 from dta.errors import ServiceError, SessionLost
 from dta.oidc.text import printable
+from dtacore import channel, wire
 
 log = logging.getLogger("dta.gateway")
 
 CONNECT_TIMEOUT = 10.0
 # A claim is a small JSON object; anything larger on the claim topic is not one of ours.
 MAX_CLAIM = 512
+# QoS 1 publishes (acks, bridged frames) paho sends before queueing the rest: 0 = no limit.
+# paho's default of 20 would make the acks of a batch of thousands wait for round trips, and
+# any limit makes it scan its whole queue on every PUBACK; what is in flight is bounded here
+# by the event writer's batch (one ack per device) and the serial lines' queues.
+MAX_INFLIGHT = 0
+# Hellos this gateway published for its serial devices, remembered (by digest) so that their
+# echo on the hello topic it reads is not taken for a replay.
+MAX_OWN_HELLOS = 256
+# Devices whose channel topics are bridged to serial lines, over all lines.
+MAX_BRIDGED = 4096
 
 
 def client_id_for(cfg: Config, dta_id: bytes | None) -> str:
@@ -63,8 +83,18 @@ class MqttLink:
         self.gateway = gateway
         self.cfg: Config = gateway.cfg
         self.client_id = client_id_for(self.cfg, gateway.dta_id)
-        self.hello_topic = f"{self.cfg.mqtt.topic_prefix}/hello/+"
+        prefix = self.cfg.mqtt.topic_prefix
+        self.prefix = prefix
+        self.hello_topic = f"{prefix}/hello/+"
+        self.event_topic = f"{prefix}/event/+" if gateway.intake is not None else None
+        self._hello_at = f"{prefix}/hello/"
+        self._event_at = f"{prefix}/event/"
+        self._ack_at = channel.ack_topic(prefix, b"")  # "<prefix>/ack/": + the kid in hex
         self.claim_topic = claim_topic(self.cfg, self.client_id)
+        self._holding = False  # stopping: events are left to the broker for the next session
+        self._bridged: dict[str, Callable[[str, bytes], None]] = {}  # kid hex -> deliver
+        self._own_hellos: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
         self.nonce = os.urandom(8).hex()
         self.on_fatal = on_fatal
         self.lost: SessionLost | None = None
@@ -81,7 +111,8 @@ class MqttLink:
     def _client_for(self) -> mqtt.Client:
         m = self.cfg.mqtt
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=False)
+                             clean_session=False, manual_ack=True)
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         if m.username:
             password = (read_secret_file(m.password_file, "mqtt.password_file")
                         if m.password_file else None)
@@ -90,7 +121,6 @@ class MqttLink:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.message_callback_add(self.claim_topic, self._on_claim)
         return client
 
     def start(self) -> None:
@@ -125,13 +155,25 @@ class MqttLink:
             return
         log.info("connected to %s as client id %s (%s)", self.where, self.client_id,
                  "session resumed" if flags.session_present else "new session")
-        client.subscribe([(self.hello_topic, 1), (self.claim_topic, 1)])
+        client.subscribe(self._topics())
+
+    def _topics(self) -> list[tuple[str, int]]:
+        topics = [(self.hello_topic, 1), (self.claim_topic, 1)]
+        if self.event_topic:
+            topics.append((self.event_topic, 1))
+        with self._lock:
+            kids = list(self._bridged)
+        return topics + [(t, 1) for kid in kids for t in self._device_topics(kid)]
+
+    def _device_topics(self, kid: str) -> tuple[str, str]:
+        return f"{self.prefix}/dev/{kid}/+", f"{self.prefix}/d2d/{kid}/+"
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]
         if failed and not self._subscribed.is_set():
-            self._refused = (f"refused the subscription to {self.hello_topic} ({failed[0]}): "
-                             "check the broker's ACL for mqtt.username")
+            wanted = ", ".join(t for t, _ in self._topics()[:3] if t != self.claim_topic)
+            self._refused = (f"refused a subscription to {wanted} ({failed[0]}): check the "
+                             "broker's ACL for mqtt.username")
         self._subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -141,8 +183,26 @@ class MqttLink:
                     "resumes where it was", self.where, reason_code)
 
     def _on_message(self, client, userdata, msg) -> None:
-        self.gateway.receive(lambda: self.gateway.handle_hello(msg.topic, bytes(msg.payload)),
-                             "mqtt")
+        topic, payload = msg.topic, msg.payload
+        if topic.startswith(self._event_at):
+            if self._holding:
+                return  # not acknowledged: the broker gives it to the next session
+            self.gateway.submit_event(payload, topic[len(self._event_at):], source="mqtt",
+                                      reply=self.send_ack,
+                                      done=lambda m=msg.mid, q=msg.qos: client.ack(m, q))
+            return
+        try:
+            if topic == self.claim_topic:
+                self._on_claim(client, userdata, msg)
+            elif topic.startswith(self._hello_at):
+                if self._own_hello(payload):
+                    return
+                self.gateway.receive(lambda: self.gateway.handle_hello(topic, bytes(payload)),
+                                     "mqtt")
+            else:
+                self._bridge_in(topic, bytes(payload))
+        finally:
+            client.ack(msg.mid, msg.qos)
 
     def _on_claim(self, client, userdata, msg) -> None:
         claim = _claim_of(bytes(msg.payload))
@@ -168,6 +228,63 @@ class MqttLink:
             self._client.disconnect()  # and no reconnecting: the session is not ours any more
         if self.on_fatal is not None:
             self.on_fatal(self.lost)
+
+    # -- device events and the serial bridge ------------------------------------------------
+
+    def send_ack(self, kid: bytes, frame: bytes) -> None:
+        self.publish(f"{self._ack_at}{kid.hex()}", frame)  # channel.ack_topic, for each event
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """QoS 1; paho queues it while the connection is down (the session resumes)."""
+        client = self._client
+        if client is not None:
+            client.publish(topic, payload, qos=1)
+
+    def hold_events(self) -> None:
+        """Take no more events (stopping): those sent from now on stay with the broker."""
+        self._holding = True
+
+    def publish_hello(self, kid: bytes, frame: bytes) -> None:
+        """A serial device's verified hello, for the D-TAs that learn keys from hellos."""
+        with self._lock:
+            self._own_hellos[hashlib.sha256(frame).digest()] = None
+            while len(self._own_hellos) > MAX_OWN_HELLOS:
+                self._own_hellos.popitem(last=False)
+        self.publish(wire.hello_topic(self.prefix, kid), frame)
+
+    def _own_hello(self, payload: bytes) -> bool:
+        digest = hashlib.sha256(payload).digest()
+        with self._lock:
+            if digest not in self._own_hellos:
+                return False
+            del self._own_hellos[digest]
+            return True
+
+    def bridge(self, kid: str, deliver: Callable[[str, bytes], None]) -> bool:
+        """Deliver what is published to `<prefix>/dev/<kid>/+` and `<prefix>/d2d/<kid>/+` with
+        deliver(topic, frame), from paho's thread. -> False when MAX_BRIDGED devices are."""
+        with self._lock:
+            if kid in self._bridged:
+                self._bridged[kid] = deliver
+                return True
+            if len(self._bridged) >= MAX_BRIDGED:
+                return False
+            self._bridged[kid] = deliver
+        client = self._client
+        if client is not None:
+            client.subscribe([(t, 1) for t in self._device_topics(kid)])
+        return True
+
+    def _bridge_in(self, topic: str, frame: bytes) -> None:
+        # <prefix>/dev/<kid>/<x> or <prefix>/d2d/<kid>/<x>: the device's deliver checks the
+        # frame against the whole topic.
+        levels = topic[len(self.prefix) + 1:].split("/")
+        if len(levels) != 3 or levels[0] not in ("dev", "d2d"):
+            return
+        with self._lock:
+            deliver = self._bridged.get(levels[1])
+        if deliver is not None:
+            deliver(topic, frame)
 
     def stop(self) -> None:
         self._stopping = True

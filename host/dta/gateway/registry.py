@@ -174,6 +174,19 @@ class Registry:
             raise StoreError(f"{text} names more than one device: give more digits")
         return _device(rows[0])
 
+    def keys(self, key_ids) -> dict[str, tuple[bytes, str]]:
+        """key id -> (public key, state) for those of `key_ids` that are registered, read in
+        one query per few hundred ids (the gateway's event writer asks once per batch)."""
+        wanted = sorted(set(key_ids))
+        out: dict[str, tuple[bytes, str]] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                out.update((r[0], (r[1], r[2])) for r in self._db.execute(
+                    "SELECT key_id, pubkey, state FROM devices WHERE key_id IN "
+                    f"({','.join('?' * len(chunk))})", chunk))
+        return out
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = dict(self._db.execute("SELECT state, count(*) FROM devices GROUP BY state"))

@@ -1,11 +1,14 @@
-"""The gateway service: verifies device hellos and registers the devices.
+"""The gateway service: verifies device hellos and registers the devices; logs their events.
 
 Frames arrive over MQTT (dta.gateway.mqtt_link, paho) or a serial line
-(dta.gateway.serial_link); both end in `handle_frame`. Every frame ends in exactly one event:
-`registered` (first hello of a key: the device is pending until `dta devices enroll`, and
-nothing is logged for it), `hello` (a known device, higher boot counter), `rejected` (a reason
-code and a detail; nothing changes but the per-reason counter) or `failed` (the gateway itself
-could not finish, e.g. the registry could not be written; nothing is stored).
+(dta.gateway.serial_link); hellos end in `handle_frame`, device events (with a log: `log=`, the
+D-TA's dta.log.Log) in `submit_event` (dta.gateway.events). Every frame ends in exactly one
+event: `registered` (first hello of a key: the device is pending until `dta devices enroll`,
+and nothing is logged for it), `hello` (a known device, higher boot counter), `event` (a device
+event appended to the log and acknowledged), `duplicate` (an event the log holds already:
+acknowledged again), `rejected` (a reason code and a detail; nothing changes but the
+per-reason counter) or `failed` (the gateway itself could not finish, e.g. the registry could
+not be written; nothing is stored).
 
 An unknown key costs a token of the rate limit (dta.gateway.admission) and a row of the bounded
 pending table (dta.gateway.registry); the transparency log only hears of a device when the
@@ -24,6 +27,7 @@ from typing import Callable
 from dta.config import Config
 from dta.errors import DecodeError, VerifyError
 from dta.gateway.admission import Admission
+from dta.gateway.events import Arrival, EventIntake
 from dta.gateway.registry import EVICTED, Registry
 from dta.oidc.text import printable
 from dtacore import backend, wire
@@ -40,13 +44,15 @@ SHOWN_DETAIL = 120
 REFUSAL_LINES_PER_WINDOW = 10
 REFUSAL_WINDOW = 60.0
 
-LEVELS = {"registered": logging.INFO, "hello": logging.INFO, "rejected": logging.WARNING,
-          "failed": logging.ERROR}
+# Device events are many (thousands a second): one line each only at DEBUG; the event writer
+# logs a summary a minute (dta.gateway.events) and the metrics count them.
+LEVELS = {"registered": logging.INFO, "hello": logging.INFO, "event": logging.DEBUG,
+          "duplicate": logging.DEBUG, "rejected": logging.WARNING, "failed": logging.ERROR}
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str           # registered | hello | rejected | failed (gateway-side error)
+    kind: str           # registered | hello | event | duplicate | rejected | failed
     key_id: str | None  # as claimed (escaped) for a refused frame, as derived otherwise
     reason: str | None = None
     detail: str | None = None
@@ -55,6 +61,8 @@ class Event:
     boot: int | None = None
     state: str | None = None
     source: str | None = None
+    counter: int | None = None  # a device event's counter (its id on the device)
+    entry: int | None = None    # the log entry holding that event
 
     def describe(self) -> str:
         """One line for a gateway operator."""
@@ -65,6 +73,11 @@ class Event:
                     "enrols it")
         if self.kind == "hello":
             return f"device {self.key_id} back online (boot #{self.boot}, {self.state})"
+        if self.kind == "event":
+            return f"device {self.key_id} event #{self.counter} logged as entry #{self.entry}"
+        if self.kind == "duplicate":
+            return (f"device {self.key_id} event #{self.counter} again{where}: entry "
+                    f"#{self.entry} holds it, acknowledged again")
         if self.kind == "failed":
             return f"could not process a frame{where} ({self.detail}); nothing was stored"
         return (f"refused a frame from {self.key_id or 'an unknown device'}{where}: "
@@ -103,10 +116,17 @@ class Gateway:
     `dta_id` names the D-TA in the derived MQTT client id."""
 
     def __init__(self, cfg: Config, registry: Registry | None = None, *,
-                 dta_id: bytes | None = None, clock: Callable[[], float] = time.monotonic):
+                 dta_id: bytes | None = None, log=None,
+                 clock: Callable[[], float] = time.monotonic):
+        """`log` (the D-TA's dta.log.Log, whose signer is its identity key) turns device
+        events on: they are appended to it and acknowledged with that key, for `dta_id`."""
+        if log is not None and dta_id is None:
+            raise ValueError("device events need the D-TA id (dta_id): its acks name it")
         self.cfg = cfg
         self.registry = registry or Registry(cfg.registry_db, max_pending=cfg.gateway.max_pending)
         self.dta_id = dta_id
+        self.log = log
+        self.intake = None if log is None else EventIntake(self, log, dta_id)
         self.admission = Admission(cfg.gateway.new_devices_per_minute,
                                    cfg.gateway.new_devices_per_source_per_minute, clock)
         self.listeners: list[Callable[[Event], None]] = []
@@ -150,6 +170,36 @@ class Gateway:
                                 firmware=dev.firmware, boot=dev.boot, state=dev.state,
                                 source=source or None))
 
+    def submit_event(self, frame: bytes, claimed_kid: str | None, *, source: str,
+                     reply: Callable[[bytes, bytes], None],
+                     done: Callable[[], None] | None = None) -> None:
+        """One EVENT frame, to be logged and acknowledged by the event writer: `reply(kid,
+        ack frame)` sends the EVENT_ACK, `done()` releases the frame at the transport. The
+        outcome is an event later (`event`, `duplicate`, `rejected`)."""
+        if self.intake is None:
+            self._reject(printable(claimed_kid, SHOWN_ID) if claimed_kid else "",
+                         "event-no-log", "this gateway runs without the D-TA's log", source)
+            if done is not None:
+                done()
+            return
+        self.intake.submit(Arrival(bytes(frame), claimed_kid, source, reply, done))
+
+    def refuse(self, kid: str | None, reason: str, detail: str, source: str) -> Event:
+        """A refused frame (counted per reason; `kid` as claimed, escaped here)."""
+        return self._reject(printable(kid, SHOWN_ID) if kid else "", reason, detail, source)
+
+    def device_event(self, kid: str, counter: int, entry: int, new: bool, source: str) -> None:
+        """A device event the log holds and the device was sent the ack for."""
+        if not self.listeners and not log.isEnabledFor(LEVELS["event"]):
+            return  # thousands a second: no event object nobody reads
+        self._emit(Event("event" if new else "duplicate", kid, counter=counter, entry=entry,
+                         source=source or None))
+
+    def internal_failure(self, detail: str, source: str) -> Event:
+        return self._emit(Event("failed", None, reason="internal",
+                                detail=printable(detail, SHOWN_DETAIL),
+                                source=printable(source, SHOWN_DETAIL)))
+
     def receive(self, handle: Callable[[], Event], source: str) -> Event:
         """Run one transport callback's handling; an internal error (the registry failing)
         becomes a `failed` event and never stops the transport's reader."""
@@ -187,6 +237,8 @@ class Gateway:
                         extra={"fields": {"kind": "evicted", "key_id": key_id}})
 
     def _log(self, event: Event) -> None:
+        if not log.isEnabledFor(LEVELS[event.kind]):
+            return
         message = event.describe()
         if event.kind == "rejected":
             ok, suppressed = self.refusal_lines.allow(event.reason)
@@ -204,10 +256,22 @@ class Gateway:
         `on_fatal(error)` is called (from paho's thread) if the session is lost for good."""
         from dta.gateway.mqtt_link import MqttLink
 
+        self.start_events()
         self.mqtt = MqttLink(self, on_fatal=on_fatal)
         self.mqtt.start()
 
+    def start_events(self) -> None:
+        """Start the device event writer (MQTT `start` does; a serial-only gateway's links)."""
+        if self.intake is not None:
+            self.intake.start()
+
     def stop(self) -> None:
+        """Stop taking events, log and acknowledge those queued, then leave the broker (events
+        it sent and that were not taken are sent again to the next session)."""
+        if self.mqtt is not None:
+            self.mqtt.hold_events()
+        if self.intake is not None:
+            self.intake.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
             self.mqtt = None

@@ -2,7 +2,9 @@
 `dta status` shows (dta.ops.status), computed when scraped.
 
 Gateway: dta_devices{state}, dta_gateway_refused_frames_total{reason},
-dta_gateway_pending_evicted_total, dta_broker_connected, dta_log_tree_size,
+dta_gateway_pending_evicted_total, dta_gateway_device_events_total{outcome} (logged, duplicate;
+since the gateway started), dta_gateway_device_events_queued, dta_broker_connected,
+dta_log_tree_size,
 dta_log_checkpoints, dta_log_last_checkpoint_age_seconds.
 Anchorer: dta_anchors{state}, dta_anchor_fees_spent_sats_total,
 dta_anchor_fees_in_flight_sats, dta_node_reachable, dta_node_height.
@@ -42,6 +44,16 @@ class GatewayCollector:
         yield CounterMetricFamily("dta_gateway_pending_evicted",
                                   "Pending devices evicted to keep the table bounded",
                                   value=counts.get(EVICTED, 0))
+        intake = self.gateway.intake
+        if intake is not None:
+            events = CounterMetricFamily("dta_gateway_device_events",
+                                         "Device events logged, or duplicates acknowledged again",
+                                         labels=["outcome"])
+            for outcome, n in sorted(intake.counts.items()):
+                events.add_metric([outcome], n)
+            yield events
+            yield GaugeMetricFamily("dta_gateway_device_events_queued",
+                                    "Device events waiting for the log", value=intake.queued)
         link = self.gateway.mqtt
         client = getattr(link, "_client", None)
         yield GaugeMetricFamily("dta_broker_connected", "1 while the MQTT session is connected",

@@ -1,10 +1,14 @@
 """Start a private mosquitto broker on a free loopback port, stop it by PID.
 
 With `users` it requires authentication: a password file (hashed by `mosquitto_passwd -U`, the
-plaintext never on a command line) and an ACL. `fleet_acl` is the ACL a D-TA fleet needs: the
-gateway reads the hello topics and owns its claim topic (dta.gateway.mqtt_link), devices may only
-publish hellos. The demo and `dta devnet` start it that way; the tests start it anonymous or
-authenticated as each test needs.
+plaintext never on a command line) and an ACL. `fleet_acl` is the ACL a D-TA fleet needs
+(docs/channel.md has the topics): the gateway reads hellos and events, answers acks, bridges
+serial devices and owns its claim topic (dta.gateway.mqtt_link); a D-TA (authority account)
+reads hellos and its channel, writes to devices; devices publish hellos, events and channel
+frames and read what is sent to them. Channel frames are authenticated end to end (handshake,
+records) and their ids checked against the topic, so the ACL bounds who may talk, not what. The
+demo and `dta devnet` start it that way; the tests start it anonymous or authenticated as each
+test needs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dta.services import process
 READY_TIMEOUT = 10.0
 GATEWAY_USER = "dta-gateway"
 DEVICE_USER = "dta-device"
+AUTHORITY_USER = "dta-authority"
 
 
 def free_port() -> int:
@@ -33,10 +38,18 @@ def free_port() -> int:
 
 
 def fleet_acl(topic_prefix: str, gateway_user: str = GATEWAY_USER,
-              device_user: str = DEVICE_USER) -> str:
-    return (f"user {gateway_user}\ntopic read {topic_prefix}/hello/+\n"
-            f"topic readwrite {topic_prefix}/gateway/#\n\n"
-            f"user {device_user}\ntopic write {topic_prefix}/hello/+\n")
+              device_user: str = DEVICE_USER, authority_user: str = AUTHORITY_USER) -> str:
+    p = topic_prefix
+    # The gateway writes hellos too: those of its serial devices (dta.gateway.serial_link).
+    return (f"user {gateway_user}\ntopic readwrite {p}/hello/+\ntopic readwrite {p}/gateway/#\n"
+            f"topic read {p}/event/+\ntopic write {p}/ack/+\n"
+            f"topic write {p}/dta/+/+\ntopic read {p}/dev/+/+\n"
+            f"topic readwrite {p}/d2d/+/+\n\n"
+            f"user {authority_user}\ntopic read {p}/hello/+\ntopic read {p}/dta/+/+\n"
+            f"topic write {p}/dev/+/+\n\n"
+            f"user {device_user}\ntopic write {p}/hello/+\ntopic write {p}/event/+\n"
+            f"topic read {p}/ack/+\ntopic write {p}/dta/+/+\ntopic read {p}/dev/+/+\n"
+            f"topic readwrite {p}/d2d/+/+\n")
 
 
 def write_secret(path: Path, text: str) -> Path:
@@ -64,16 +77,21 @@ class FleetCredentials:
     def device_file(self) -> Path:
         return self.root / "mqtt-device.password"
 
+    @property
+    def authority_file(self) -> Path:
+        return self.root / "mqtt-authority.password"
+
     def ensure(self) -> "FleetCredentials":
         """Make the passwords once (random, 128 bits); later calls keep them."""
-        for path in (self.gateway_file, self.device_file):
+        for path in (self.gateway_file, self.device_file, self.authority_file):
             if not path.exists():
                 write_secret(path, secrets.token_hex(16))
         return self
 
     def users(self) -> dict[str, str]:
         return {GATEWAY_USER: self.password(self.gateway_file),
-                DEVICE_USER: self.password(self.device_file)}
+                DEVICE_USER: self.password(self.device_file),
+                AUTHORITY_USER: self.password(self.authority_file)}
 
     @staticmethod
     def password(path: Path) -> str:
@@ -96,7 +114,10 @@ class Mosquitto(process.ChildService):
         self.log_path = self.workdir / "mosquitto.log"
 
     def _config(self) -> str:
-        lines = [f"listener {self.port} 127.0.0.1", "log_dest stdout", "log_type error",
+        # set_tcp_nodelay: a frame is forwarded at once instead of waiting out Nagle's delay
+        # (~40 ms a hop, measured by bench/issuance.py), which a handshake pays four times.
+        lines = [f"listener {self.port} 127.0.0.1", "set_tcp_nodelay true",
+                 "log_dest stdout", "log_type error",
                  "log_type warning", "log_type notice", "log_type information",
                  f"persistence {'true' if self.persistence else 'false'}",
                  f"persistence_location {self.workdir}/"]
