@@ -133,6 +133,21 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class IssuanceConfig:
+    # `dta authority run`: this D-TA's index in the devices' provisioned dta_ids (its 1-byte
+    # credential id in handshakes), seconds between anchoring rounds (0: leave anchoring to a
+    # separate `dta anchor run`), and the pre-issuance policy command (empty: none), run with a
+    # request on stdin and policy_timeout seconds to answer (docs/channel.md, 6).
+    credential_id: int = _int(0, 0, 0xEF)
+    anchor_interval: int = _int(5, 0, 86_400)
+    policy_command: str = _text("")
+    policy_timeout: int = _int(2, 1, 60)
+    # What one device may cost the log per window (retries cost nothing).
+    shares_per_window: int = _int(8, 1, 1_000_000)
+    refusals_per_window: int = _int(4, 1, 1_000_000)
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     # Prometheus endpoints (/metrics) of `dta gateway run` and `dta anchor run`; 0 = off.
     host: str = _text("127.0.0.1", 253)
@@ -148,6 +163,7 @@ class Config:
     chain: ChainConfig = field(default_factory=ChainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    issuance: IssuanceConfig = field(default_factory=IssuanceConfig)
 
     @property
     def registry_db(self) -> Path:
@@ -175,7 +191,7 @@ ENV_VARS = {
 }
 
 SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig, "log": LogConfig,
-            "metrics": MetricsConfig}
+            "metrics": MetricsConfig, "issuance": IssuanceConfig}
 _INT_TEXT = re.compile(r"^-?[0-9]{1,19}$")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dta.errors import DataDirBusy, StoreError
 
-ROLES = ("gateway", "anchor", "demo")
+ROLES = ("gateway", "anchor", "demo", "authority")
 
 
 def lock_path(data_dir: Path, role: str) -> Path:

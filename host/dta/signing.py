@@ -55,5 +55,10 @@ class Signer:
     def sign_der(self, digest: bytes) -> bytes:
         return sign_der(self._secret, digest)
 
+    def ecdh_secret(self) -> bytes:
+        """The key itself, for the one use that needs more than signatures: the handshake's
+        ECDH (dtacore.handshake, the D-TA as responder). Kept in memory only, like this copy."""
+        return self._secret
+
     def __repr__(self) -> str:
         return f"Signer({self.public_key.hex()})"

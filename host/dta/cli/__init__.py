@@ -92,6 +92,7 @@ def _register() -> None:
     from dta.cli.anchor import cli as anchor_cli
     from dta.cli.anchor import receipt_cli
     from dta.cli.authority import cli as authority_cli
+    from dta.cli.authority_run import run_cmd as authority_run_cmd
     from dta.cli.demo import cli as demo_cli
     from dta.cli.devices import enroll_cmd, list_cmd, revoke_cmd
     from dta.cli.devnet import cli as devnet_cli
@@ -111,6 +112,7 @@ def _register() -> None:
     for cmd in (list_cmd, enroll_cmd, revoke_cmd, emulate, image_cmd, flash_cmd, provision_cmd):
         devices_cli.add_command(cmd)
     receipt_cli.add_command(info_cmd)
+    authority_cli.add_command(authority_run_cmd)
     authority_cli.add_command(serve_http_cmd)
     for cmd in (authority_cli, anchor_cli, receipt_cli, verify_cmd, gateway_cli, devices_cli,
                 firmware_cli, demo_cli, log_cli, devnet_cli, status_cmd, doctor_cmd, login_cmd,

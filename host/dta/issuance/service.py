@@ -66,10 +66,8 @@ class IssuanceEvent:
 
 
 def identity_secret(signer) -> bytes:
-    """The identity key itself: the handshake's ECDH needs it, and dta.signing.Signer only
-    signs, so its private field is read here, in one place, and kept in this process's memory
-    like the Signer's own copy."""
-    return signer._secret
+    """The identity key itself: the handshake's ECDH needs it (dta.signing.Signer.ecdh_secret)."""
+    return signer.ecdh_secret()
 
 
 class AuthorityService:
