@@ -16,7 +16,7 @@ CUTS = 40
 
 
 def _state(text: str) -> str:
-    return text.split(" ", 1)[1]
+    return text.strip().split(" ", 1)[1]
 
 
 def test_power_cuts_leave_the_old_or_the_new_outbox(unix_bundle, tmp_path):

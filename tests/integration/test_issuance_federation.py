@@ -136,7 +136,7 @@ def test_anchored_receipts_reach_the_device_at_its_next_session(federation, regt
         assert all(i.anchored_height is None for i in got)
         assert c.connect(svc.dta_id) == "resumed"
         assert c.collect_receipts(svc.dta_id, lambda g=got: all(i.anchored_height for i in g),
-                                  timeout=10)
+                                  timeout=30)
         links = []
         for issued in got:
             r = receipt_bytes.decode(issued.receipt)
