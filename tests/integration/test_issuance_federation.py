@@ -13,7 +13,7 @@ from dta.issuance import ShareRefused, TrustRefused
 from dta.issuance.receipts import to_receipt
 from dta.verify import TrustRoot, verify_receipt
 from dtacore import backend, channel, entries, receipt_bytes
-from tests.fixtures.issuance import make_secrets
+from tests.fixtures.issuance import born_federation, make_secrets
 
 
 def share_entries(svc, kid: bytes) -> list:
@@ -117,10 +117,19 @@ def test_a_dta_not_born_yet_answers_a_typed_refusal(federation, issuance_broker,
         d.close()
 
 
-@pytest.mark.xfail(strict=False, reason="fails only after tests/device has used the shared "
-                   "federation (passes alone and in its module): an order dependence under "
-                   "investigation, see the stop 18 note")
-def test_anchored_receipts_reach_the_device_at_its_next_session(federation, regtest_node):
+@pytest.fixture(scope="module")
+def fresh_federation(tmp_path_factory, issuance_broker, regtest_node):
+    """Three D-TAs born for this module: a push needs the anchor block within
+    receipt_bytes.MAX_HEADERS of the height the device trusts (its provisioned header here),
+    and the session's federation was provisioned before every block the other tests mine."""
+    d = born_federation(tmp_path_factory.mktemp("fresh-federation"), issuance_broker,
+                        regtest_node)
+    yield d
+    d.close()
+
+
+def test_anchored_receipts_reach_the_device_at_its_next_session(fresh_federation, regtest_node):
+    federation = fresh_federation
     c = federation.client()
     federation.hello(c)
     federation.enrol(c)
