@@ -226,7 +226,7 @@ class EchoClient:
 
         import paho.mqtt.client as mqtt
 
-        from dta.issuance.link import no_delay
+        from dta.broker import no_delay
 
         self.q: queue.Queue = queue.Queue()
         self.req = f"{PREFIX}/echo/req/{name}"

@@ -33,16 +33,14 @@ import threading
 from collections import OrderedDict
 from typing import Callable
 
-import paho.mqtt.client as mqtt
-
-from dta.config import Config, read_secret_file
-from dta.errors import ServiceError, SessionLost
+from dta.broker import CONNECT_TIMEOUT, BrokerLink, new_client, use_credentials
+from dta.config import Config
+from dta.errors import SessionLost
 from dta.oidc.text import printable
 from dtacore import channel, wire
 
 log = logging.getLogger("dta.gateway")
 
-CONNECT_TIMEOUT = 10.0
 # A claim is a small JSON object; anything larger on the claim topic is not one of ours.
 MAX_CLAIM = 512
 # QoS 1 publishes (acks, bridged frames) paho sends before queueing the rest: 0 = no limit.
@@ -78,8 +76,9 @@ def _claim_of(payload: bytes) -> dict | None:
     return obj if isinstance(obj, dict) and isinstance(obj.get("nonce"), str) else None
 
 
-class MqttLink:
+class MqttLink(BrokerLink):
     def __init__(self, gateway, on_fatal: Callable[[Exception], None] | None = None):
+        super().__init__()
         self.gateway = gateway
         self.cfg: Config = gateway.cfg
         self.client_id = client_id_for(self.cfg, gateway.dta_id)
@@ -98,25 +97,17 @@ class MqttLink:
         self.nonce = os.urandom(8).hex()
         self.on_fatal = on_fatal
         self.lost: SessionLost | None = None
-        self._subscribed = threading.Event()
-        self._refused: str | None = None
         self._own_claim_seen = False
         self._stopping = False
-        self._client: mqtt.Client | None = None
 
     @property
     def where(self) -> str:
         return f"mqtt://{self.cfg.mqtt.host}:{self.cfg.mqtt.port}"
 
-    def _client_for(self) -> mqtt.Client:
-        m = self.cfg.mqtt
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=False, manual_ack=True)
-        client.max_inflight_messages_set(MAX_INFLIGHT)
-        if m.username:
-            password = (read_secret_file(m.password_file, "mqtt.password_file")
-                        if m.password_file else None)
-            client.username_pw_set(m.username, password)
+    def _client_for(self):
+        client = new_client(self.client_id, clean_session=False, manual_ack=True,
+                            max_inflight=MAX_INFLIGHT)
+        use_credentials(client, self.cfg.mqtt)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
@@ -126,17 +117,8 @@ class MqttLink:
     def start(self) -> None:
         """Connect, subscribe, publish our claim; returns once the broker acknowledged all."""
         m = self.cfg.mqtt
-        self._client = client = self._client_for()
-        try:
-            client.connect(m.host, m.port, keepalive=m.keepalive)
-        except OSError as exc:
-            raise ServiceError(f"cannot reach the MQTT broker at {self.where}: "
-                               f"{exc.strerror or exc}") from None
-        client.loop_start()
-        if not self._subscribed.wait(CONNECT_TIMEOUT) or self._refused:
-            why = self._refused or "did not acknowledge the subscription in time"
-            self.stop()
-            raise ServiceError(f"MQTT broker {self.where}: {why}")
+        client = self._client_for()
+        self._open(client, m.host, m.port, m.keepalive, self.where)
         claim = json.dumps({"nonce": self.nonce, "pid": os.getpid(),
                             "host": socket.gethostname()[:64]})
         info = client.publish(self.claim_topic, claim, qos=1, retain=True)
@@ -147,10 +129,9 @@ class MqttLink:
             hint = (" (check mqtt.username and mqtt.password_file)"
                     if "authori" in str(reason_code).lower() or "password" in
                     str(reason_code).lower() else "")
-            self._refused = f"refused the connection: {reason_code}{hint}"
             log.error("the broker at %s refused the connection: %s%s", self.where, reason_code,
                       hint)
-            self._subscribed.set()
+            self._refuse(f"refused the connection: {reason_code}{hint}")
             client.disconnect()
             return
         log.info("connected to %s as client id %s (%s)", self.where, self.client_id,
@@ -170,11 +151,11 @@ class MqttLink:
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]
-        if failed and not self._subscribed.is_set():
+        if failed:
             wanted = ", ".join(t for t, _ in self._topics()[:3] if t != self.claim_topic)
-            self._refused = (f"refused a subscription to {wanted} ({failed[0]}): check the "
-                             "broker's ACL for mqtt.username")
-        self._subscribed.set()
+            self._refuse(f"refused a subscription to {wanted} ({failed[0]}): check the "
+                         "broker's ACL for mqtt.username")
+        self._acknowledged()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._stopping or self.lost is not None or self._refused:

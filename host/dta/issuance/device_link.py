@@ -12,14 +12,11 @@ import queue
 import threading
 from collections import deque
 
-import paho.mqtt.client as mqtt
-
+from dta.broker import CONNECT_TIMEOUT, BrokerLink, new_client, no_delay
 from dta.errors import ServiceError
-from dta.issuance.link import no_delay
 from dtacore import channel, wire
 from dtacore.errors import DecodeError
 
-CONNECT_TIMEOUT = 10.0
 # Payloads waiting per D-TA before the oldest are dropped: a bundle of MAX_BUNDLE_HEADERS
 # headers is ~400 frames; a device reads as they come.
 INBOX_LIMIT = 4096
@@ -27,47 +24,33 @@ INBOX_LIMIT = 4096
 SENT_KEPT = 64
 
 
-class DeviceLink:
+class DeviceLink(BrokerLink):
     def __init__(self, host: str, port: int, prefix: str, kid: bytes, *,
                  username: str | None = None, password: str | None = None,
                  client_id: str | None = None):
+        super().__init__()
         self.host, self.port, self.prefix, self.kid = host, port, prefix, bytes(kid)
         # A host-side device: several may hold one key (a wiped device beside its old self)
         self.client_id = client_id or f"dta-dev-{self.kid.hex()}-{os.urandom(3).hex()}"
         self.username, self.password = username, password
         self._inboxes: dict[bytes, queue.Queue] = {}
         self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self._refused: str | None = None
-        self._client: mqtt.Client | None = None
         self.sent: deque[tuple[str, bytes]] = deque(maxlen=SENT_KEPT)
         self.dropped = 0
 
     def start(self) -> "DeviceLink":
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=True)
+        client = new_client(self.client_id, clean_session=True)
         if self.username:
             client.username_pw_set(self.username, self.password)
         client.on_connect = self._on_connect
-        client.on_subscribe = lambda c, u, mid, codes, props: self._subscribed.set()
+        client.on_subscribe = lambda c, u, mid, codes, props: self._acknowledged()
         client.on_message = self._on_message
-        self._client = client
-        try:
-            client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise ServiceError(f"cannot reach the MQTT broker at {self.host}:{self.port}: "
-                               f"{exc.strerror or exc}") from None
-        client.loop_start()
-        if not self._subscribed.wait(CONNECT_TIMEOUT) or self._refused:
-            self.stop()
-            raise ServiceError(f"MQTT broker {self.host}:{self.port}: "
-                               f"{self._refused or 'no subscription acknowledgement'}")
+        self._open(client, self.host, self.port, 30, f"{self.host}:{self.port}")
         return self
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._refused = f"refused the connection: {reason_code}"
-            self._subscribed.set()
+            self._refuse(f"refused the connection: {reason_code}")
             return
         no_delay(client)
         client.subscribe(f"{self.prefix}/dev/{self.kid.hex()}/+", 1)

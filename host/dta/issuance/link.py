@@ -11,21 +11,16 @@ message (malformed) on the topic's device, when the topic names one.
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 from typing import Callable
 
-import paho.mqtt.client as mqtt
-
-from dta.config import Config, read_secret_file
-from dta.errors import ServiceError
+from dta.broker import BrokerLink, new_client, no_delay, use_credentials
+from dta.config import Config
 from dtacore import channel
 from dtacore import handshake_wire as W
 from dtacore.errors import DecodeError
 
 log = logging.getLogger("dta.issuance")
 
-CONNECT_TIMEOUT = 10.0
 KID_HEX = 16
 # QoS 1 replies in flight (sent, not yet acknowledged by the broker) before paho holds the next
 # back: one issuance is ~6 frames, and paho's default of 20 throttles a busy D-TA to 20 frames
@@ -39,26 +34,17 @@ def client_id_for(dta_id: bytes) -> str:
     return f"dta-{bytes(dta_id).hex()[:16]}-authority"
 
 
-def no_delay(client: mqtt.Client) -> None:
-    """Small frames go out at once (TCP_NODELAY): a reply is several small QoS 1 publishes in
-    a row, and Nagle's algorithm would hold each one back for the previous one's TCP
-    acknowledgement, which the receiver delays (~40 ms a frame on Linux). paho leaves it on.
-    The broker needs the same for its side (mosquitto: set_tcp_nodelay true)."""
-    sock = client.socket()
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def _kid(text: str) -> bytes | None:
     if len(text) != KID_HEX or any(c not in "0123456789abcdef" for c in text):
         return None
     return bytes.fromhex(text)
 
 
-class AuthorityLink:
+class AuthorityLink(BrokerLink):
     def __init__(self, cfg: Config, dta_id: bytes, *,
                  on_frame: Callable[[bytes, bytes], None],
                  on_hello: Callable[[str, bytes], None]):
+        super().__init__()
         self.cfg = cfg
         self.prefix = cfg.mqtt.topic_prefix
         self.dta8 = bytes(dta_id[:8])
@@ -66,9 +52,6 @@ class AuthorityLink:
         self.on_frame, self.on_hello = on_frame, on_hello
         self._dta_prefix = f"{self.prefix}/dta/{self.dta8.hex()}/"
         self._hello_prefix = f"{self.prefix}/hello/"
-        self._subscribed = threading.Event()
-        self._refused: str | None = None
-        self._client: mqtt.Client | None = None
         self.malformed = 0
 
     @property
@@ -78,32 +61,16 @@ class AuthorityLink:
     def start(self) -> None:
         """Connect and subscribe; returns once the broker acknowledged the subscriptions."""
         m = self.cfg.mqtt
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=False)
-        if m.username:
-            password = (read_secret_file(m.password_file, "mqtt.password_file")
-                        if m.password_file else None)
-            client.username_pw_set(m.username, password)
+        client = new_client(self.client_id, clean_session=False, max_inflight=MAX_INFLIGHT)
+        use_credentials(client, m)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        client.max_inflight_messages_set(MAX_INFLIGHT)
-        self._client = client
-        try:
-            client.connect(m.host, m.port, keepalive=m.keepalive)
-        except OSError as exc:
-            raise ServiceError(f"cannot reach the MQTT broker at {self.where}: "
-                               f"{exc.strerror or exc}") from None
-        client.loop_start()
-        if not self._subscribed.wait(CONNECT_TIMEOUT) or self._refused:
-            why = self._refused or "did not acknowledge the subscriptions in time"
-            self.stop()
-            raise ServiceError(f"MQTT broker {self.where}: {why}")
+        self._open(client, m.host, m.port, m.keepalive, self.where)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._refused = f"refused the connection: {reason_code}"
-            self._subscribed.set()
+            self._refuse(f"refused the connection: {reason_code}")
             client.disconnect()
             return
         no_delay(client)
@@ -112,10 +79,10 @@ class AuthorityLink:
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]
-        if failed and not self._subscribed.is_set():
-            self._refused = (f"refused a subscription ({failed[0]}): check the broker's ACL "
-                             "for mqtt.username")
-        self._subscribed.set()
+        if failed:
+            self._refuse(f"refused a subscription ({failed[0]}): check the broker's ACL "
+                         "for mqtt.username")
+        self._acknowledged()
 
     def _on_message(self, client, userdata, msg) -> None:
         topic, payload = msg.topic, bytes(msg.payload)
