@@ -262,6 +262,16 @@ def test_hellos_teach_keys_and_bad_ones_change_nothing(dta):
     assert dta.svc.learn_hello(dev.kid.hex(), _hello(dev, 2)) == "known"
 
 
+def test_a_hello_the_dta_learnt_first_is_not_a_replayed_boot_at_the_gateway(dta):
+    # the D-TA and the gateway share the registry and both read the hello topic, in either order
+    dev = Device(dta, enrolled=False)
+    assert dta.svc.learn_hello(dev.kid.hex(), _hello(dev, 5)) == "registered"
+    out = dta.svc.registry.record_hello(dev.kid.hex(), dev.pub, "unit", "0.1.0", 5)
+    assert out.refusal is None and out.device.boot == 5
+    again = dta.svc.registry.record_hello(dev.kid.hex(), dev.pub, "unit", "0.1.0", 5)
+    assert again.refusal[0] == "replayed-boot"  # the gateway still refuses a real replay
+
+
 def test_tickets_survive_a_restart_and_are_private(dta):
     dev = Device(dta)
     dev.full()

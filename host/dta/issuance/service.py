@@ -208,8 +208,10 @@ class AuthorityService:
         if dev is not None:
             return self._hello_outcome(kid, "known" if dev.pubkey == hello.pubkey
                                        else "key-conflict")
+        # boot 0, not the hello's: the gateway sharing this registry keeps boot counters, and
+        # the same hello reaching it after us must not look like a replayed boot
         out = self.registry.record_hello(kid, hello.pubkey, hello.board, hello.firmware,
-                                         hello.boot, source=MQTT_SOURCE,
+                                         0, source=MQTT_SOURCE,
                                          admit=lambda: self.admission.admit(MQTT_SOURCE))
         return self._hello_outcome(kid, out.refusal[0] if out.refusal else "registered")
 
