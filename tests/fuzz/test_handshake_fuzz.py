@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from dta.services import micropython as mp
+from tests.fuzz.support import mutated
 
 ROOT = Path(__file__).resolve().parents[1]
 VM_FUZZ = ROOT / "device" / "vm" / "handshake_fuzz.py"
@@ -67,32 +68,6 @@ def _seeds() -> dict[str, list[bytes]]:
 
 
 SEEDS = _seeds()
-
-
-@st.composite
-def mutated(draw, seeds: list[bytes]) -> bytes:
-    """A valid input with a few random edits: flips, boundary bytes, insertions, deletions,
-    truncation, extension, a spliced range."""
-    b = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(0, 4))):
-        op = draw(st.integers(0, 6))
-        i = draw(st.integers(0, max(len(b) - 1, 0)))
-        if op == 0 and b:
-            b[i] ^= 1 << draw(st.integers(0, 7))
-        elif op == 1 and b:
-            b[i] = draw(st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xEF, 0xF0, 0xF8, 0xFF]))
-        elif op == 2:
-            b[i:i] = draw(st.binary(min_size=1, max_size=9))
-        elif op == 3 and b:
-            del b[i:i + draw(st.integers(1, 9))]
-        elif op == 4:
-            del b[i:]
-        elif op == 5:
-            b += draw(st.binary(max_size=140))
-        elif b:
-            j = draw(st.integers(i, len(b)))
-            b[i:j] = draw(st.binary(max_size=j - i + 2))
-    return bytes(b)
 
 
 def inputs(name: str):
