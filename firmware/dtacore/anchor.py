@@ -34,6 +34,8 @@ OP_RETURN = 0x6A
 OP_PUSHDATA1 = 0x4C
 # Pushes up to this length are one opcode byte (the length itself); longer need OP_PUSHDATA1.
 MAX_DIRECT_PUSH = 75
+# What the encoders take as bytes (one tuple, so a check allocates nothing).
+_BYTES = (bytes, bytearray, memoryview)
 
 # Decoded payloads: immutable, with named fields. kind is KIND_BIRTH or KIND_CHECKPOINT.
 BirthAnchor = namedtuple("BirthAnchor", ("kind", "dta_id"))
@@ -41,17 +43,25 @@ CheckpointAnchor = namedtuple("CheckpointAnchor",
                               ("kind", "id_prefix", "sequence", "tree_size", "root"))
 
 
+def _hash32(b):
+    return isinstance(b, _BYTES) and len(b) == 32
+
+
+def _u64(n):
+    return type(n) is int and 0 <= n <= MAX_U64
+
+
 def encode_birth(dta_id):
-    if len(dta_id) != 32:
+    if not _hash32(dta_id):
         raise EncodeError("D-TA id must be 32 bytes")
     return MARKER + bytes((VERSION, KIND_BIRTH)) + bytes(dta_id)
 
 
 def encode_checkpoint(dta_id, sequence, tree_size, root):
-    if len(dta_id) != 32 or len(root) != 32:
+    if not _hash32(dta_id) or not _hash32(root):
         raise EncodeError("D-TA id and root must be 32 bytes")
-    if sequence < 0 or sequence > MAX_U64 or tree_size < 0 or tree_size > MAX_U64:
-        raise EncodeError("sequence and tree size must fit 64 bits")
+    if not _u64(sequence) or not _u64(tree_size):
+        raise EncodeError("sequence and tree size must be integers of 64 bits")
     return (MARKER + bytes((VERSION, KIND_CHECKPOINT)) + bytes(dta_id[:ID_PREFIX_LEN])
             + struct.pack(">QQ", sequence, tree_size) + bytes(root))
 
@@ -78,6 +88,8 @@ def decode(payload):
 
 def op_return_script(payload):
     # The output script carrying `payload`: OP_RETURN then one minimal push.
+    if not isinstance(payload, _BYTES):
+        raise EncodeError("OP_RETURN payload must be bytes")
     n = len(payload)
     if n > MAX_PAYLOAD:
         raise EncodeError("OP_RETURN payload is %d bytes, limit %d" % (n, MAX_PAYLOAD))

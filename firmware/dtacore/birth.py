@@ -33,6 +33,7 @@ PUBKEY_LEN = 33
 HASH_LEN = 32
 MIN_LEN = 14 + 1 + 1 + PUBKEY_LEN + 2 * HASH_LEN + 1 + 1
 MAX_LEN = 14 + 1 + MAX_NAME + PUBKEY_LEN + 2 * HASH_LEN + 1 + MAX_SOFTWARE
+_BYTES = (bytes, bytearray, memoryview)
 
 # network is the network's name (dtacore.network); created is Unix seconds.
 BirthRecord = namedtuple("BirthRecord", ("name", "identity_pubkey", "master_commitment", "nonce",
@@ -50,20 +51,35 @@ def _printable(b):
     return True
 
 
+def _utf8(text):
+    # str as UTF-8 bytes; b"" (refused by the length checks) for anything else, and for a lone
+    # surrogate (only CPython strings hold one).
+    if type(text) is not str:
+        return b""
+    try:
+        return text.encode("utf-8")
+    except UnicodeError:
+        return b""
+
+
+def _sized(b, n):
+    return isinstance(b, _BYTES) and len(b) == n
+
+
 def encode(rec):
-    name = rec.name.encode("utf-8")
-    soft = rec.software_version.encode()
-    net = network.by_name(rec.network)
+    name = _utf8(rec.name)
+    soft = _utf8(rec.software_version)
+    net = network.by_name(rec.network) if type(rec.network) is str else None
     if net is None:
         raise EncodeError("unknown network %r" % (rec.network,))
     if not 1 <= len(name) <= MAX_NAME:
         raise EncodeError("name must be 1..%d bytes of UTF-8" % MAX_NAME)
     if not 1 <= len(soft) <= MAX_SOFTWARE or not _printable(soft):
         raise EncodeError("software version must be 1..%d printable ASCII bytes" % MAX_SOFTWARE)
-    if (len(rec.identity_pubkey) != PUBKEY_LEN or rec.identity_pubkey[0] not in (2, 3)
-            or len(rec.master_commitment) != HASH_LEN or len(rec.nonce) != HASH_LEN):
+    if (not _sized(rec.identity_pubkey, PUBKEY_LEN) or rec.identity_pubkey[0] not in (2, 3)
+            or not _sized(rec.master_commitment, HASH_LEN) or not _sized(rec.nonce, HASH_LEN)):
         raise EncodeError("pubkey must be 33 bytes compressed, commitment and nonce 32")
-    if not 0 <= rec.created <= 0xFFFFFFFFFFFFFFFF:
+    if type(rec.created) is not int or not 0 <= rec.created <= 0xFFFFFFFFFFFFFFFF:
         raise EncodeError("creation time out of range")
     return b"".join([MAGIC, bytes((VERSION, net.code)), struct.pack(">Q", rec.created),
                      bytes((len(name),)), name, bytes(rec.identity_pubkey),

@@ -5,6 +5,7 @@
 from dtacore.errors import DecodeError, EncodeError
 
 MAX_INT_LEN = 33  # a 256-bit positive integer plus a 0x00 sign byte
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def _int_der(b):
@@ -19,7 +20,7 @@ def _int_der(b):
 
 
 def sig_to_der(sig):
-    if len(sig) != 64:
+    if not isinstance(sig, _BYTES) or len(sig) != 64:
         raise EncodeError("compact signature must be 64 bytes")
     body = _int_der(sig[:32]) + _int_der(sig[32:])
     return b"\x30" + bytes((len(body),)) + body

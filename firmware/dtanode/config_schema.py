@@ -128,7 +128,10 @@ CONFIG_KEYS = tuple(sorted(SCHEMA))
 def _shown(key, value):
     if key in SECRET_KEYS:
         return "value not shown: secret"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # CPython: an int past its 4,300-digit conversion limit
+        return "got a number too long to show"
     return "got " + (text if len(text) <= 40 else text[:37] + "...")
 
 

@@ -10,6 +10,7 @@ from dtacore.errors import DecodeError, EncodeError, ProtocolError
 
 CHECK_LEN = 8
 MAX_PAYLOAD = 255
+_BYTES = (bytes, bytearray, memoryview)
 # Files written since boot (this module's and the outbox's): the agent reports them per cycle,
 # since flash wears out (docs/security.md, "The outbox").
 writes = 0
@@ -20,7 +21,8 @@ class Missing(ProtocolError):
 
 
 def encode(magic, payload):
-    if len(magic) != 4 or len(payload) > MAX_PAYLOAD:
+    if (type(magic) is not bytes or len(magic) != 4 or not isinstance(payload, _BYTES)
+            or len(payload) > MAX_PAYLOAD):
         raise EncodeError("bad record")
     head = magic + bytes((1, len(payload))) + payload
     return head + hashlib.sha256(head).digest()[:CHECK_LEN]

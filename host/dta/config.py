@@ -193,9 +193,15 @@ ENV_VARS = {
 SECTIONS = {"mqtt": MqttConfig, "gateway": GatewayConfig, "chain": ChainConfig, "log": LogConfig,
             "metrics": MetricsConfig, "issuance": IssuanceConfig}
 _INT_TEXT = re.compile(r"^-?[0-9]{1,19}$")
+# No setting takes an integer past 64 bits; a larger one is refused before it is ranged or shown.
+_INT_LIMIT = 2 ** 63
+# The longest file name (one path component) the common file systems take, in bytes (NAME_MAX).
+NAME_MAX = 255
 
 
 def _shown(value) -> str:
+    if type(value) is int and not -_INT_LIMIT <= value < _INT_LIMIT:
+        return f"a {value.bit_length()}-bit integer"  # (repr refuses past 4300 digits)
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -207,6 +213,9 @@ def _typed(want, key: str, value, name: str, from_env: bool):
         if from_env and isinstance(value, str) and _INT_TEXT.match(value.strip()):
             return int(value.strip())
         if type(value) is int:
+            if not -_INT_LIMIT <= value < _INT_LIMIT:
+                raise ConfigError(f"{name}: expected an integer of at most 64 bits, got "
+                                  f"{_shown(value)}")
             return value
         hint = (f": write {key} = {value.strip()} without quotes"
                 if isinstance(value, str) and not from_env and _INT_TEXT.match(value.strip())
@@ -215,10 +224,49 @@ def _typed(want, key: str, value, name: str, from_env: bool):
     if not isinstance(value, str):
         raise ConfigError(f"{name}: expected a string, got {_shown(value)}")
     if want in ("Path", Path):
-        if not value.strip():
-            raise ConfigError(f"{name}: expected a directory, got an empty string")
-        return Path(value).expanduser()
+        return _directory(value, name)
+    _utf8(value, name)
     return value
+
+
+def _utf8(value: str, name: str) -> None:
+    # Only an environment variable can hold a lone surrogate (bytes the locale cannot decode).
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name}: not UTF-8 text (bytes the locale cannot decode): write it "
+                          "in UTF-8") from None
+
+
+def _directory(value: str, name: str) -> Path:
+    """A directory setting as a Path, `~` expanded: refused (naming `name`) when it is empty,
+    too long, holds a control character, names an unknown user or has a component longer than
+    a file name may be. The same check for the file's data_dir and $DTA_DATA_DIR."""
+    if not value.strip():
+        raise ConfigError(f"{name}: expected a directory, got an empty string")
+    _utf8(value, name)
+    _check_text(value, name, MAX_TEXT)
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:
+        user = value[1:].split("/", 1)[0]
+        raise ConfigError(f"{name}: cannot expand {_shown(value)}: "
+                          + (f"no user {user!r} on this system" if user else
+                             "no home directory ($HOME is unset)")
+                          + "; write the full path") from None
+    for part in path.parts:
+        if len(part.encode("utf-8")) > NAME_MAX:
+            raise ConfigError(f"{name}: the path component {_shown(part)} is "
+                              f"{len(part.encode('utf-8'))} bytes, longer than a file name may "
+                              f"be ({NAME_MAX}); shorten it")
+    return path
+
+
+def _check_text(value: str, name: str, max_len: int) -> None:
+    if len(value) > max_len:
+        raise ConfigError(f"{name}: longer than {max_len} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ConfigError(f"{name}: contains a control character")
 
 
 def _in_range(f, value, name: str) -> None:
@@ -235,11 +283,7 @@ def _in_range(f, value, name: str) -> None:
         if not lo <= value <= hi:
             raise ConfigError(f"{name}: {value} is outside {lo}..{hi}")
     if isinstance(value, str):
-        if len(value) > meta.get("max_len", MAX_TEXT):
-            raise ConfigError(f"{name}: longer than {meta.get('max_len', MAX_TEXT)} "
-                              "characters")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            raise ConfigError(f"{name}: contains a control character")
+        _check_text(value, name, meta.get("max_len", MAX_TEXT))
         pattern = meta.get("pattern")
         if pattern is not None and value and not pattern.match(value):
             raise ConfigError(f"{name}: {_shown(value)} does not match "
@@ -282,9 +326,14 @@ def find_file(path: str | os.PathLike | None = None, env: dict | None = None) ->
     candidate = path or env.get("DTA_CONFIG")
     if candidate:
         return Path(candidate)
-    data_dir = Path(env.get("DTA_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
+    value = env.get("DTA_DATA_DIR")
+    data_dir = _directory(value, "$DTA_DATA_DIR (data_dir)") if value else DEFAULT_DATA_DIR
     default = data_dir / CONFIG_FILE
-    return default if default.exists() else None
+    try:
+        return default if default.exists() else None
+    except OSError as exc:
+        raise ConfigError(f"cannot look for the config file {default}: {exc.strerror}; set "
+                          "--config or $DTA_CONFIG, or fix $DTA_DATA_DIR") from None
 
 
 def read_file(path: Path) -> dict:
@@ -299,10 +348,16 @@ def read_file(path: Path) -> dict:
         raise ConfigError(f"{path}: larger than {MAX_CONFIG_FILE} bytes: not a config file")
     try:
         return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables nested too deeply: not a config file (no "
+                          "setting takes nested values)") from None
+    except ValueError:
+        # tomllib passes on int()'s refusal of a number past 4300 digits.
+        raise ConfigError(f"{path}: a number with more digits than any setting takes") from None
 
 
 def load(path: str | os.PathLike | None = None, env: dict | None = None) -> Config:

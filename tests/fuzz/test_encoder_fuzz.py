@@ -115,7 +115,8 @@ ENCODERS = {
                             roundtrip_serial),
 }
 
-# Encoders of modules other helpers own: the same property, reported if it fails.
+# The encoders of the anchor payload, the Birth Record, DER signatures and device records: the
+# same property (issue 14 found them raising TypeError for the wrong Python type).
 OTHERS = {
     "anchor.encode_checkpoint": (anchor.encode_checkpoint, (arg(H32), arg(U), arg(U), arg(H32)),
                                  None),
@@ -156,9 +157,6 @@ def test_encoder_raises_only_encode_error(name):
     _check(name, ENCODERS, None)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14 note: anchor, birth, der and records encoders "
-                   "given the wrong Python type (None, str, float) raise TypeError; their callers "
-                   "are host code passing typed values, not outside data")
 @pytest.mark.parametrize("name", sorted(OTHERS))
 def test_other_encoders_raise_only_encode_error(name):
     _check(name, OTHERS, None)

@@ -119,13 +119,7 @@ QUERIES = {
 }
 
 
-NETWORK_XFAIL = pytest.mark.xfail(strict=False, reason="Node.network() passes a chain name it does "
-                                  "not know through ('' for {\"chain\": \"\"}) where "
-                                  "capabilities.probe refuses it; reported to the anchoring work")
-
-
-@pytest.mark.parametrize("query", [pytest.param(q, marks=NETWORK_XFAIL) if q == "network" else q
-                                   for q in sorted(QUERIES)])
+@pytest.mark.parametrize("query", sorted(QUERIES))
 def test_node_queries_on_garbage_replies(node_url, query):
     server, url = node_url
     ask, typed = QUERIES[query]

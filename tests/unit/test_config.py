@@ -114,3 +114,29 @@ def test_secret_files_must_be_private(tmp_path):
         config.read_secret_file(str(secret), "mqtt.password_file")
     secret.chmod(0o600)
     assert config.read_secret_file(str(secret), "mqtt.password_file") == "s3cret"
+
+
+# Issue 14's findings, one fixed case each (the fuzz properties draw them only at random).
+@pytest.mark.parametrize("data,match", [
+    (b"[mqtt]\nhost = '\xff'\n", "UTF-8"),
+    (b"x = " + b"[" * 1000 + b"]" * 1000 + b"\n", "nested too deep"),
+    (b"[mqtt]\nport = inf\n", r"\[mqtt\]\.port: expected an integer"),
+    (b"[mqtt]\nport = 1" + b"0" * 5000 + b"\n", "too long|digits"),
+    (b"[mqtt]\nport = 0x" + b"f" * 40 + b"\n", "at most 64 bits"),
+    (b"data_dir = '~nouser-dta/x'\n", "no user 'nouser-dta'"),
+    (b"data_dir = '/tmp/" + b"b" * 300 + b"/x'\n", "shorten it"),
+])
+def test_issue_14_config_findings_are_config_errors(tmp_path, data, match):
+    f = tmp_path / "dta.toml"
+    f.write_bytes(data)
+    with pytest.raises(ConfigError, match=match):
+        config.load(f, env={})
+
+
+@pytest.mark.parametrize("env,match", [
+    ({"DTA_DATA_DIR": "~nouser-dta"}, "no user 'nouser-dta'"),
+    ({"DTA_MQTT_HOST": "\udc80"}, "DTA_MQTT_HOST"),
+])
+def test_issue_14_environment_findings_are_config_errors(env, match):
+    with pytest.raises(ConfigError, match=match):
+        config.load(env=env)

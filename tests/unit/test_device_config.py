@@ -218,3 +218,14 @@ def test_the_device_keeps_only_the_board_keys_it_reads(tmp_path):
     path.write_text(json.dumps(dict(DEVKITC, emulated="no")))
     with pytest.raises(device.ConfigError, match="emulated"):
         device.load_board(str(path))
+
+
+def test_a_number_past_the_digit_limit_is_a_config_error(tmp_path):
+    # tomllib's int() refusal is a bare ValueError, not a TOMLDecodeError (issue 14's fuzzing)
+    (tmp_path / "device.toml").write_text(toml_text(hardware_settings()) +
+                                          "\nkeepalive = 1" + "0" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="too long"):
+        devconfig.load_device_toml(tmp_path / "device.toml")
+    secrets = write_secrets(tmp_path / "secrets.toml", "wifi_password = 1" + "0" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        devconfig.load_secrets(secrets)

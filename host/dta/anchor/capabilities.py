@@ -179,14 +179,21 @@ def network_name(chain: str) -> str:
     return {"main": "mainnet", "test": "testnet", "testnet4": "testnet"}.get(chain, chain)
 
 
+def chain_network(info) -> str:
+    """The network a getblockchaininfo reply names (mainnet, testnet, signet or regtest), or
+    MalformedReply for a chain this D-TA does not know."""
+    network = network_name(text(key(info, "chain", "getblockchaininfo"), "chain", 32))
+    if networks.by_name(network) is None:
+        raise MalformedReply(f"getblockchaininfo names an unknown chain {network[:32]!r}")
+    return network
+
+
 def probe(rpc) -> Capabilities:
     """Ask the node (a dta.anchor.rpc.RpcClient) what it can do."""
     product = text(obj(rpc.call("getnetworkinfo"), "getnetworkinfo").get("subversion", "?"),
                    "getnetworkinfo subversion", 200)
     info = obj(rpc.call("getblockchaininfo"), "getblockchaininfo")
-    network = network_name(text(key(info, "chain", "getblockchaininfo"), "chain", 32))
-    if networks.by_name(network) is None:
-        raise MalformedReply(f"getblockchaininfo names an unknown chain {network[:32]!r}")
+    network = chain_network(info)
     height = integer(rpc.call("getblockcount"), "getblockcount")
     verbosity = _block_verbosity(rpc, hash_hex(rpc.call("getblockhash", 0), "getblockhash 0"))
     segwit, status = _segwit(rpc, info)

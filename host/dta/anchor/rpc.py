@@ -194,8 +194,8 @@ class Node:
 
     def network(self) -> str:
         """mainnet, testnet, signet or regtest, from getblockchaininfo's `chain`."""
-        info = obj(self.rpc.call("getblockchaininfo"), "getblockchaininfo")
-        return capability.network_name(text(key(info, "chain", "getblockchaininfo"), "chain", 32))
+        return capability.chain_network(obj(self.rpc.call("getblockchaininfo"),
+                                            "getblockchaininfo"))
 
     # -- blocks -------------------------------------------------------------------------------
 

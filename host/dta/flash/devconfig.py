@@ -99,6 +99,9 @@ def load_device_toml(path: str | os.PathLike) -> DeviceConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:  # tomllib recurses per nested array or inline table
         raise ConfigError(f"{path}: arrays or tables nested too deep") from None
+    except ValueError:  # int() past Python's digit limit: not a TOMLDecodeError
+        raise ConfigError(f"{path}: a number is too long (over 4,300 digits); no setting "
+                          "takes one that large") from None
     return from_mapping(data, str(path))
 
 
@@ -158,7 +161,7 @@ def load_secrets(path: str | os.PathLike) -> Secrets:
         raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES} bytes")
     try:
         values = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # TOMLDecodeError is a ValueError
         # The parser's message can quote the line, and the line holds a secret.
         raise ConfigError(f"{path}: not valid TOML (details not shown: secrets file)") from None
     _check_secret_values(values, str(path))
