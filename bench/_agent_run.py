@@ -57,6 +57,9 @@ class Recorder:
             self.events.append(e)
             if e["event"] == "failure" and "memory" in str(e.get("detail", "")):
                 raise MemoryError(e["detail"])
+            if e["event"] == "output" and "MemoryError" in e.get("line", ""):
+                # Out of heap outside the agent's loop (a boot stage): the VM's traceback.
+                raise MemoryError(e["line"])
             if pred(e):
                 return e
 
@@ -75,14 +78,16 @@ class Federation:
         self.fed = born_federation(work / "fed", self.broker, self.chain, 3)
         self.n = 0
 
-    def config(self, **extra) -> dict:
+    def config(self, trace: bool = True, **extra) -> dict:
+        """The device's config; trace: the memory trace on (a collection before every console
+        line: the figures, at the cost of a heap the device would not have as it is)."""
         p = self.fed.provisioning
         cfg = {"mqtt_host": self.broker.host, "mqtt_port": self.broker.port,
                "topic_prefix": self.fed.prefix, "dta_ids": [i.hex() for i in p.dta_ids],
                "network": p.network, "confirmations": K,
                "checkpoint_height": p.checkpoint_height,
                "checkpoint_header": p.checkpoint_header.hex(), "epoch": EPOCH,
-               "reply_timeout_ms": 1500, "memory_trace": True}
+               "reply_timeout_ms": 1500, "memory_trace": trace}
         cfg.update(extra)
         return cfg
 
@@ -125,10 +130,10 @@ class Federation:
         self.node.stop()
 
 
-def first_boot(fed: Federation, bundle, heap: str) -> dict | None:
+def first_boot(fed: Federation, bundle, heap: str, trace: bool = True) -> dict | None:
     """Boot to combined shares in `heap`; -> its figures, or None when the heap was short."""
     dev, _ = fed.device(bundle, heap)
-    dev.configure(**fed.config())
+    dev.configure(**fed.config(trace))
     rec = Recorder()
     board = EmulatedBoard(dev, rec).start()
     try:
@@ -138,24 +143,42 @@ def first_boot(fed: Federation, bundle, heap: str) -> dict | None:
     finally:
         board.stop()
     return {"trusted": rec.named("trusted"), "handshakes": rec.named("handshake"),
-            "combined": combined, "peak": max(e.get("peak", 0) for e in rec.events)}
+            "combined": combined, "peak": max(e.get("peak", 0) for e in rec.events),
+            "at": _peak_line(rec.events)}
 
 
-def cycles(fed: Federation, bundle, heap: str, n: int) -> dict:
+def _peak_line(events: list[dict]) -> str:
+    """Where the memory trace saw its peak: the console event and its D-TA."""
+    top = max((e for e in events if "mem" in e), key=lambda e: e["mem"], default=None)
+    if top is None:
+        return "?"
+    return top["event"] + (f" (D-TA {top['dta']})" if "dta" in top else "")
+
+
+def cycles(fed: Federation, bundle, heap: str, n: int, trace: bool = True) -> dict:
     """The first boot, n plain wakes, then the checkpoints anchored and the receipt wake."""
     dev, _ = fed.device(bundle, heap)
-    dev.configure(**fed.config(sleep_period_s=1))
+    dev.configure(**fed.config(trace, sleep_period_s=1))
     desk = fed.desk(dev)
     rec = Recorder()
     board = EmulatedBoard(dev, rec).start()
     try:
-        for _ in range(n + 1):
-            rec.until(lambda e: e["event"] == "board-end")
-        fed.anchor()
-        while not rec.named("receipt"):
-            rec.until(lambda e: e["event"] == "board-end")
+        try:
+            for _ in range(n + 1):
+                rec.until(lambda e: e["event"] == "board-end")
+            fed.anchor()
+            while not rec.named("receipt"):
+                rec.until(lambda e: e["event"] == "board-end")
+        finally:
+            board.stop()
+        logged, deliveries = len(desk.logged), desk.deliveries  # read from the desk's open log
     finally:
-        board.stop()
         desk.close()
-    return {"events": rec.events, "cpu": rec.cpu, "cpu0": rec.cpu0, "logged": len(desk.logged),
-            "deliveries": desk.deliveries}
+    peaks = []  # per boot: (peak in use, where), from the memory trace
+    for e in rec.events:
+        if e["event"] == "board":
+            peaks.append((0, "?"))
+        elif "mem" in e and peaks and e["mem"] > peaks[-1][0]:
+            peaks[-1] = (e["mem"], _peak_line([e]))
+    return {"events": rec.events, "cpu": rec.cpu, "cpu0": rec.cpu0, "logged": logged,
+            "deliveries": deliveries, "peaks": peaks}

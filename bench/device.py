@@ -15,13 +15,18 @@ The ratio is the cost of a device that proves who it is. ESP32 estimate: VM ms x
 Part 2, the whole agent (bench/_agent_run.py): three D-TAs born on a regtest node, the agent
 under the emulated board layer. The smallest heap in which the first boot (three births
 checked, three full handshakes, three shares with their receipts, the combination) completes,
-found in 8 KiB steps from the peak the agent's memory trace reports, and how much of it is
-code (the modules the full-handshake step holds, imported alone in a fresh VM: on an ESP32
-they are frozen into flash and take no heap). The device's own compute per step (it times its
-own work, network waits excluded); peer in the same run: dtacore's handshake alone, the
-vectors replayed on the same VM (bench/_handshake_vm.py). Then deep-sleep cycles: CPU ms of
-each wake's VM process (kernel accounting: VM start-up and module loading included), bytes on
-the socket and files written per cycle, and the flash's life at one cycle a minute.
+found in 8 KiB steps upwards from the peak the agent's memory trace reports (in a roomy heap),
+each try with the trace off (its collections before every console line are not the device's);
+then the smallest in which the whole run (first boot, plain wakes, the receipt wake) completes,
+from there upwards. Where the peak is and what holds it: the bytecode of the modules loaded
+there and the names every loaded module interned (qstrs: never freed, whatever is unloaded),
+both measured by importing those modules in a fresh VM; on an ESP32 the bytecode stays in flash
+(frozen or ROMFS) and the names' text too, the Unix port copies both into the heap, with
+pointers twice an ESP32's size. The device's own compute per step (it times its own work,
+network waits excluded); peer in the same run: dtacore's handshake alone, the vectors replayed
+on the same VM (bench/_handshake_vm.py). Then deep-sleep cycles: CPU ms of each wake's VM
+process (kernel accounting: VM start-up and module loading included), bytes on the socket and
+files written per cycle, and the flash's life at one cycle a minute.
 """
 
 from __future__ import annotations
@@ -104,14 +109,30 @@ def boot_to_hello(work: Path, bundle) -> None:
           "included)")
 
 
-# Modules the full-handshake step holds at once (curve modules aside: with unload=True only one
-# public-key operation's are loaded at a time, listed separately).
-STEP_CODE = ("dtanode.app", "dtanode.agent", "dtanode.board", "dtanode.guard", "dtanode.clock",
-             "dtanode.entropy", "dtanode.transport", "umqtt.simple", "dtanode.outbox",
-             "dtanode.events", "dtanode.truststore", "dtanode.dtapeer", "dtanode.shareflow",
-             "dtacore.handshake", "dtacore.session", "dtacore.resumption", "dtacore.ccm")
-CURVE_CODE = ("dtacore.ecdh", "dtacore.ecdsa", "dtacore.ecverify", "dtacore.fixedbase",
-              "dtacore.gtable_comb", "dtacore.gtable_wnaf")
+# What the first boot's peak holds (a share's pending receipt checked inside a session, the
+# third D-TA's): the agent and its link, the session, the receipt check, the curve for its
+# signature. Grouped for the report; dtanode.app is gone by then (main.py unloads it).
+PEAK_CODE = (
+    ("agent and link", ("dtacore.errors", "dtanode.errors", "dtacore.wire", "dtacore.channel",
+                        "dtanode.report", "dtanode.stages", "dtanode.version", "dtanode.records",
+                        "dtanode.board", "dtanode.guard", "dtanode.clock", "dtanode.entropy",
+                        "dtanode.agent", "dtanode.transport", "umqtt.simple", "dtanode.outbox",
+                        "dtanode.events", "dtanode.truststore")),
+    ("session", ("dtanode.dtapeer", "dtanode.shareflow", "dtacore.handshake_wire",
+                 "dtacore.session", "dtacore.ccm", "dtacore.backend")),
+    ("receipt check", ("dtacore.receipt", "dtacore.receipt_bytes", "dtacore.entries",
+                       "dtacore.merkle", "dtacore.note")),
+    ("curve", ("dtacore.secp256k1", "dtacore.ecmult", "dtacore.gtable", "dtacore.ecdsa",
+               "dtacore.ecverify", "dtacore.gtable_wnaf")),
+)
+# Every module a first boot loads before that peak: their names stay interned.
+FIRST_BOOT = tuple(n for _, group in PEAK_CODE for n in group) + (
+    "dtanode.config", "dtanode.config_schema", "dtanode.jsontext", "dtanode.app",
+    "dtanode.identity", "dtanode.wifi", "dtanode.birthcheck", "dtacore.hmac", "dtacore.hkdf",
+    "dtacore.fixedbase", "dtacore.gtable_comb", "dtacore.handshake", "dtacore.exchange",
+    "dtacore.resumption", "dtacore.ecdh", "dtacore.der", "dtacore.prepared", "dtacore.trust",
+    "dtacore.spv", "dtacore.birth", "dtacore.anchor", "dtacore.bitcoin", "dtacore.network",
+    "dtacore.shares")
 CYCLES = 3
 # A 4 MB flash: LittleFS spreads writes over its blocks (wear levelling); ESP32 flash chips are
 # rated for 100,000 erase cycles per 4 KiB sector. Each file write costs about one block erase
@@ -122,29 +143,51 @@ ERASE_CYCLES = 100_000
 ERASES_PER_WRITE = 2
 
 
-def _code_kib(bundle, names) -> float:
-    code = ("import gc\ngc.collect()\na = gc.mem_alloc()\n"
-            + "".join(f"import {n}\n" for n in names)
-            + "gc.collect()\nprint(gc.mem_alloc() - a)\n")
-    res = micropython.run_code(code, heapsize="512k", path=(bundle.root / "lib",))
-    return int(res.stdout.decode().split()[-1]) / 1024
+_HELD = """import gc
+import micropython
+from dtanode.stages import unload
+micropython.qstr_info()
+for n in %r:
+    __import__(n)
+unload(*%r)
+micropython.qstr_info()
+for group in %r:
+    b = gc.mem_alloc()
+    for n in group:
+        __import__(n)
+    gc.collect()
+    print("code", gc.mem_alloc() - b)
+"""
+
+
+def _held_kib(bundle) -> tuple[list[float], float]:
+    """(KiB of bytecode per PEAK_CODE group, KiB of the names FIRST_BOOT interns: the qstr
+    pools and their text, micropython.qstr_info's total), in a fresh VM: every module imported
+    and unloaded first, so the groups' figures hold no names."""
+    groups = [g for _, g in PEAK_CODE]
+    unloaded = [n for n in FIRST_BOOT if n != "dtanode.stages"]
+    res = micropython.run_code(_HELD % (FIRST_BOOT, unloaded, groups), heapsize="1m",
+                               path=(bundle.root / "lib",))
+    out = res.stdout.decode()
+    if res.returncode != 0:
+        raise SystemExit(out + res.stderr.decode())
+    pools = [int(line.rsplit("n_total_bytes=", 1)[1]) for line in out.splitlines()
+             if "n_total_bytes=" in line]
+    code = [int(line.split()[1]) / 1024 for line in out.splitlines() if line.startswith("code ")]
+    return code, (pools[1] - pools[0]) / 1024
 
 
 def _smallest(fed, bundle, peak_kib: int):
+    # Upwards from the peak in use (no smaller heap can hold it), the trace off.
     from bench._agent_run import first_boot
     kib = (peak_kib + 7) // 8 * 8
     found = None
     while kib <= 512:
-        got = first_boot(fed, bundle, f"{kib}k")
+        got = first_boot(fed, bundle, f"{kib}k", trace=False)
         if got is not None:
             found = (kib, got)
             break
         kib += 8
-    while found and found[0] > 8:
-        got = first_boot(fed, bundle, f"{found[0] - 8}k")
-        if got is None:
-            break
-        found = (found[0] - 8, got)
     return found
 
 
@@ -169,39 +212,48 @@ def agent(work: Path, bundle) -> None:
         if roomy is None:
             raise SystemExit("the agent did not complete its first boot in 512 KiB")
         smallest = _smallest(fed, bundle, roomy["peak"] // 1024)
+        traced = cycles(fed, bundle, "512k", CYCLES)  # each boot's peak in use, and where
         kib = smallest[0] if smallest else 512
-        while True:  # the cycles add the receipts' checks: the smallest heap they run in
+        while True:  # the wakes add the receipts' checks: the smallest heap they all run in
             try:
-                cyc = cycles(fed, bundle, f"{kib}k", CYCLES)
+                cyc = cycles(fed, bundle, f"{kib}k", CYCLES, trace=False)
                 break
             except MemoryError:
                 kib += 8
         cyc["heap"] = kib
+        cyc["peaks"] = traced["peaks"]
     finally:
         fed.close()
     peer = _peer_handshake(work)
-    _report_agent(roomy, smallest, cyc, peer, _code_kib(bundle, STEP_CODE),
-                  _code_kib(bundle, CURVE_CODE))
+    _report_agent(roomy, smallest, cyc, peer, _held_kib(bundle))
 
 
 def _ms(us: int) -> float:
     return us / 1000
 
 
-def _report_agent(roomy, smallest, cyc, peer, code_kib, curve_kib) -> None:
+def _report_agent(roomy, smallest, cyc, peer, held) -> None:
     print()
     print("The whole agent against three D-TAs born on a regtest node (device compute from its "
           "own ticks_us, waits excluded)")
     if smallest is None:
-        print("  smallest heap: more than 512 KiB")
+        print("  smallest heap for the first boot: more than 512 KiB")
     else:
         print(f"  smallest heap for the first boot (births, full handshakes, shares): "
-              f"{smallest[0]} KiB (8 KiB steps; target 96); peak in use {roomy['peak'] / 1024:.0f}"
-              f" KiB at 512 KiB")
+              f"{smallest[0]} KiB (8 KiB steps up from the peak; target 96)")
     print(f"  smallest heap for the whole run, anchored receipts and sleep cycles included: "
           f"{cyc['heap']} KiB")
-    print(f"  of which code on the Unix port: {code_kib:.0f} KiB held by the handshake step, "
-          f"+{curve_kib:.0f} KiB of curve modules (one operation's at a time); frozen on an ESP32")
+    labels = ["first boot"] + ["wake"] * (len(cyc["peaks"]) - 2) + ["receipt wake"]
+    print("  peak in use after a collection (memory trace, 512 KiB heap): " + "; ".join(
+        f"{lab} {mem / 1024:.0f} KiB at {at}" for lab, (mem, at) in zip(
+            labels, cyc["peaks"], strict=False)))
+    code, names = held
+    print(f"  at the first boot's peak ({roomy['peak'] / 1024:.0f} KiB at {roomy['at']}): "
+          f"bytecode {sum(code):.0f} KiB (" + ", ".join(
+              f"{label} {k:.0f}" for (label, _), k in zip(PEAK_CODE, code, strict=True))
+          + f"), interned names {names:.0f} KiB, the rest "
+          f"{roomy['peak'] / 1024 - sum(code) - names:.0f} KiB data; the bytecode and the "
+          "names' text stay in flash on an ESP32")
     full = sorted(h["cpu_us"] for h in roomy["handshakes"] if h["resumed"] is False)
     resumed = sorted(e["cpu_us"] for e in cyc["events"]
                      if e["event"] == "handshake" and e["resumed"] is True)

@@ -2,7 +2,8 @@
 # Boot sequence: board and config, the boot-loop guard, entropy health, identity, boot counter,
 # the signed hello; then the main loop (dtanode.agent), which never returns on a board. Each
 # stage imports what it needs and the modules a later stage never uses again are unloaded
-# (dtanode.stages), so the transport and the handshake find the heap they need.
+# (dtanode.stages), so the transport and the handshake find the heap they need; this module
+# itself goes before the loop starts (boot() returns the agent, main.py runs its loop).
 #
 # Safe mode (the boot-loop guard, dtanode.guard): after cfg["safe_mode_boots"] failed boots in a
 # row the agent makes no key material and asks for no shares: it says why, then waits for new
@@ -150,13 +151,18 @@ def _start(board, brd, cfg, boot, g, summary, config_path):
     from dtacore import channel
     from dtanode.agent import Agent
     agent = Agent(board, brd, cfg, boot, g, ident + (source,))
+    if agent.trust is not None:
+        from dtanode import shareflow
+        shareflow.intern_receipt_check(agent)
+        shareflow = None
+        unload("dtanode.shareflow")  # the D-TA round loads it again
     if agent.events is not None:
         if agent.outbox.damaged:
             say("outbox-damaged", detail=repr(agent.outbox.damaged))
         agent.events.emit(channel.EVENT_BOOT,
                           struct.pack(">I", boot) + FIRMWARE_VERSION.encode())
         agent.report(summary + " dropped=%d" % agent.outbox.dropped)
-    return agent.run()
+    return agent
 
 
 def _hold(board, config_path, why):
@@ -181,7 +187,17 @@ def _emulated_guess():
         return True
 
 
+def boot():
+    # The boot stages. -> the agent, whose loop (agent.run) is the rest of the boot; a boot that
+    # ends here exits with its code. main.py unloads this module before the loop starts: the
+    # boot stages' code is not the loop's.
+    got = run()
+    if got is None or type(got) is int:
+        sys.exit(got or 0)
+    return got
+
+
 def main():
-    code = run()
+    code = boot().run()
     if code:
         sys.exit(code)

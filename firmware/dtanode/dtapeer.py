@@ -7,15 +7,16 @@
 #   tk<index>.bin = verified time u64 at issue | dtacore.resumption Ticket.encode()  (a secret:
 #                   0600 on the emulator, flash encryption on an ESP32; docs/security.md)
 #
-# Failures are raised as PeerFailure(step, detail): "silent" (the D-TA did not answer within
-# its retransmissions), "refused" (it sent an error, or its birth did not check).
+# Failures are raised as dtanode.errors.PeerFailure(step, detail): "silent" (the D-TA did not
+# answer within its retransmissions), "refused" (it sent an error, or its birth did not check).
 
 import struct
 import time
 
 from dtacore import channel
-from dtacore.errors import DecodeError, ProtocolError, VerifyError
+from dtacore.errors import DecodeError, VerifyError
 from dtanode import records
+from dtanode.errors import PeerFailure
 from dtanode.stages import unload
 
 TICKET_MAGIC = b"DTTK"
@@ -30,14 +31,8 @@ HANDSHAKE_MODULES = ("dtacore.handshake", "dtacore.exchange", "dtacore.resumptio
 PRELOAD = ("dtacore.handshake", "dtacore.session", "dtacore.resumption", "dtacore.fixedbase",
            "dtacore.ecdh", "dtacore.ecdsa", "dtacore.ecverify", "dtacore.gtable_comb",
            "dtacore.gtable_wnaf")
-TRUST_MODULES = ("dtacore.trust", "dtacore.spv", "dtacore.birth", "dtacore.anchor",
-                 "dtacore.bitcoin", "dtacore.receipt", "dtacore.network", "dtacore.merkle")
-
-
-class PeerFailure(ProtocolError):
-    def __init__(self, step, detail):
-        super().__init__("%s: %s" % (step, detail))
-        self.step = step
+# What a resumption loads and its session does not use.
+RESUME_MODULES = ("dtacore.resumption", "dtacore.exchange")
 
 
 class DtaPeer:
@@ -65,77 +60,15 @@ class DtaPeer:
 
     def verify_birth(self):
         # -> True when trusted (now or before); False when the bundle was refused (reported).
+        # The check's code (dtanode.birthcheck) is loaded for it alone.
         if self.key() is not None:
             return True
-        store = self.agent.trust
-        tried = [store.tip]
-        if store.tip[0] != store.checkpoint[0]:
-            tried.append(store.checkpoint)  # a D-TA born before our tip links from the root
-        for height, header in tried:
-            link = self._bundle(height, header)
-            if link is None:
-                return True
-        self.agent.report_trust(self.dta8, link)
-        return False
-
-    def _bundle(self, height, header):
-        # One TRUST_REQUEST and its bundle, parts fed as they come. -> None when accepted, else
-        # the name of the failing link.
-        from dtacore import network, trust
-        from dtacore.receipt import LinkError
-        check = trust.BirthCheck(self.dta_id, network.by_name(self.agent.trust.network),
-                                 self.agent.trust.k, header, height)
-        self.agent.to_dta(self.dta8, channel.trust_request(height))
-        self.trust_us = 0
+        from dtanode import birthcheck
         try:
-            while not check.done:
-                part = self._expect(lambda p: p[0] in (channel.TRUST_PART,
-                                                       channel.TRUST_REFUSED), "trust bundle")
-                if part[0] == channel.TRUST_REFUSED:
-                    self._refused(channel.decode_trust_refused(part))
-                t0 = time.ticks_us()
-                check.feed(memoryview(part)[1:])
-                self.trust_us += time.ticks_diff(time.ticks_us(), t0)
-            t0 = time.ticks_us()
-            verified = check.result()
-            self.trust_us += time.ticks_diff(time.ticks_us(), t0)
-        except LinkError as e:
-            self.agent.say("trust-refused", dta=_hex(self.dta8), link=repr(e.link),
-                           detail=repr(e.reason))
-            return e.link
-        except DecodeError as e:
-            self.agent.say("trust-refused", dta=_hex(self.dta8), link="'bundle'",
-                           detail=repr(str(e)))
-            return "bundle"
+            return birthcheck.verify(self)
         finally:
-            check = None
-            unload(*TRUST_MODULES)
-        self.agent.trust.accept(self.index, verified)
-        self.agent.clock.learn(self.agent.trust.verified_time())
-        self.agent.say("trusted", dta=_hex(self.dta8), birth=verified.birth_height,
-                       tip=verified.tip_height, cpu_us=self.trust_us)
-        self.agent.report_trust(self.dta8, None)
-        return None
-
-    def _refused(self, reason):
-        # The D-TA answered with no bundle. Not born yet or no node: a failure to retry later
-        # (backoff); the others (our height unknown to it, too far behind) are its verdict on
-        # this request and end it like a refused bundle.
-        if reason in (channel.TRUST_UNBORN, channel.TRUST_NO_NODE):
-            raise PeerFailure("silent", "D-TA %s cannot send its bundle yet (reason %d)"
-                              % (_hex(self.dta8), reason))
-        raise DecodeError("the D-TA refused the trust request (reason %d)" % reason)
-
-    def _expect(self, want, what):
-        # The next payload from this D-TA for which want(payload) holds, within the reply timeout
-        # (other payloads are ignored: a stale duplicate, a part of an abandoned bundle).
-        wait = self.agent.cfg["reply_timeout_ms"] * 4
-        while True:
-            p = self.agent.await_dta(self.dta8, wait)
-            if p is None:
-                raise PeerFailure("silent", "D-TA %s sent no %s" % (_hex(self.dta8), what))
-            if want(p):
-                return p
+            birthcheck = None
+            unload("dtanode.birthcheck")
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -177,6 +110,8 @@ class DtaPeer:
             try:
                 self.session = self._resume(ticket)
                 self.resumed = True
+                ticket = None  # its class would keep dtacore.resumption loaded
+                unload(*RESUME_MODULES)
                 return self.session
             except W.PeerError as e:
                 if e.code != 8:  # ticket-rejected: fall back to a full handshake

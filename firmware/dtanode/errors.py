@@ -7,3 +7,11 @@ from dtacore.errors import ProtocolError
 class ConfigError(ProtocolError):
     # board.json or config.json is missing, malformed or holds a value the device refuses.
     pass
+
+
+class PeerFailure(ProtocolError):
+    # A step with a D-TA failed (dtanode.dtapeer, dtanode.birthcheck): step is "silent" (no
+    # answer within the retransmissions) or "refused" (an error, or a birth that did not check).
+    def __init__(self, step, detail):
+        super().__init__("%s: %s" % (step, detail))
+        self.step = step

@@ -27,6 +27,12 @@ CHECK_MODULES = ("dtacore.shares", "dtacore.receipt_bytes", "dtacore.receipt", "
                  "dtacore.fixedbase", "dtacore.ecmult", "dtacore.gtable", "dtacore.gtable_comb",
                  "dtacore.gtable_wnaf", "dtacore.secp256k1", "dtacore.spv", "dtacore.anchor",
                  "dtacore.bitcoin", "dtacore.network", "dtacore.der", "dtacore.prepared")
+# What only the log half of a receipt check uses (the entry, its inclusion proof).
+LOG_MODULES = ("dtacore.entries", "dtacore.merkle")
+# The modules an anchored receipt's check loads, for intern_receipt_check.
+RECEIPT_CHECK = ("dtacore.receipt", "dtacore.receipt_bytes", "dtacore.entries", "dtacore.merkle",
+                 "dtacore.note", "dtacore.anchor", "dtacore.bitcoin", "dtacore.spv",
+                 "dtacore.network")
 
 
 def _path(agent, name):
@@ -76,12 +82,36 @@ def receipt_base(agent, index):
     return struct.unpack(">I", raw[:4])[0], raw[4:84]
 
 
+def receipt_awaited(agent):
+    # -> True when a share of this epoch is held whose anchored receipt is not verified yet.
+    epoch = agent.cfg["epoch"]
+    for i in range(len(agent.trust.ids)):
+        held = stored_share(agent, i, epoch)
+        if held is not None and receipt_done(agent, i) != struct.unpack(">Q", held[4:12])[0]:
+            return True
+    return False
+
+
+def intern_receipt_check(agent):
+    # At boot, in a wake that may take an anchored receipt: the check's modules imported and
+    # unloaded one at a time while the heap is young. The names they intern (qstrs) stay for
+    # the VM's life, in pools that double and never move: loading them first mid-session grew
+    # the pool there (1280 entries, one 14 KB block on the Unix port), at the check's peak in a
+    # fragmented heap. Grown now, the check later reloads only the code.
+    if agent.trust is None or not receipt_awaited(agent):
+        return
+    for name in RECEIPT_CHECK:
+        __import__(name)
+        unload(name)
+
+
 class Flow:
     # One session's messages from one D-TA (peer: dtanode.dtapeer.DtaPeer).
     def __init__(self, agent, peer):
         self.agent = agent
         self.peer = peer
         self.share = None  # (share, statement bytes, PublicShare) until its receipt checks
+        self.complete = False  # a share was stored: combine_if_complete once the checks unload
         self.assembler = channel.ReceiptAssembler()
 
     def start(self):
@@ -103,28 +133,41 @@ class Flow:
         import time
         t0 = time.ticks_us()
         try:
-            kind, fields = channel.decode_message(plaintext)
-            if kind == channel.MSG_SHARE:
-                self._share(fields[0], fields[1])
-            elif kind == channel.MSG_RECEIPT:
-                receipt = self.assembler.add(*fields)
-                if receipt is not None:
-                    self._receipt(fields[0], receipt)
-            elif kind == channel.MSG_TIME:
-                self.agent.clock.learn(fields[0])
-            elif kind == channel.MSG_VOUCHER:
-                records.store(_path(self.agent, "vc%d.bin" % self.peer.index), VOUCHER_MAGIC,
-                              fields[0])
-            elif kind == channel.MSG_SHARE_REFUSED:
-                self.agent.say("share-refused", dta=_hex(self.peer.dta8), epoch=fields[0],
-                               reason=fields[1])
-                self.agent.report("share refused by %s: reason %d" % (_hex(self.peer.dta8),
-                                                                     fields[1]))
+            try:
+                self._dispatch(plaintext)
+            finally:
+                unload(*CHECK_MODULES)
+            if self.complete:
+                # A share was stored: combined (when it was the last) once the checks' code
+                # has gone, the combination's own after it.
+                self.complete = False
+                try:
+                    combine_if_complete(self.agent)
+                finally:
+                    unload(*CHECK_MODULES)
         except (DecodeError, VerifyError) as e:
             self.agent.say("message-refused", dta=_hex(self.peer.dta8), detail=repr(str(e)))
         finally:
             self.agent.cpu_us += time.ticks_diff(time.ticks_us(), t0)
-            unload(*CHECK_MODULES)
+
+    def _dispatch(self, plaintext):
+        kind, fields = channel.decode_message(plaintext)
+        if kind == channel.MSG_SHARE:
+            self._share(fields[0], fields[1])
+        elif kind == channel.MSG_RECEIPT:
+            receipt = self.assembler.add(*fields)
+            if receipt is not None:
+                self._receipt(fields[0], receipt)
+        elif kind == channel.MSG_TIME:
+            self.agent.clock.learn(fields[0])
+        elif kind == channel.MSG_VOUCHER:
+            records.store(_path(self.agent, "vc%d.bin" % self.peer.index), VOUCHER_MAGIC,
+                          fields[0])
+        elif kind == channel.MSG_SHARE_REFUSED:
+            self.agent.say("share-refused", dta=_hex(self.peer.dta8), epoch=fields[0],
+                           reason=fields[1])
+            self.agent.report("share refused by %s: reason %d" % (_hex(self.peer.dta8),
+                                                                 fields[1]))
 
     def _share(self, share, statement):
         from dtacore import shares
@@ -180,7 +223,7 @@ class Flow:
                       struct.pack(">I", t[0]) + t[1])
         self.share = None
         self.agent.say("share", dta=_hex(self.peer.dta8), epoch=ps.epoch, index=log_index)
-        combine_if_complete(self.agent)
+        self.complete = True
 
     def _anchored(self, log_index, r):
         from dtacore import network, receipt_bytes
@@ -193,6 +236,9 @@ class Flow:
         ps_pub = held[12 + 32 + 44:12 + 32 + 77]
         receipt_bytes.check_share_entry(r, self.peer.key(), self.agent.kid,
                                         self.agent.cfg["epoch"], ps_pub, log_index)
+        # The log half is done: its entry and proof code goes before the Bitcoin half loads
+        # (dtacore.receipt stays: its LinkError is the one the caller catches).
+        unload(*LOG_MODULES)
         base = receipt_base(self.agent, self.peer.index)
         if base is not None and a.checkpoint_height == base[0]:
             height, header = base
@@ -216,7 +262,6 @@ class Flow:
 
 def combine_if_complete(agent):
     # Once a share of this epoch from every D-TA is stored: combine, store, report.
-    from dtacore import shares
     epoch = agent.cfg["epoch"]
     got, pubs = [], []
     for i in range(len(agent.trust.ids)):
@@ -225,6 +270,7 @@ def combine_if_complete(agent):
             return False
         got.append(raw[12:44])
         pubs.append(raw[44 + 44:44 + 77])
+    from dtacore import shares
     secret, pub = shares.combine(got, pubs) if len(got) > 1 else _single(got[0], pubs[0])
     records.store(_path(agent, COMBINED_FILE), COMBINED_MAGIC,
                   struct.pack(">I", epoch) + secret + pub)

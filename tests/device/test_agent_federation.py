@@ -27,7 +27,7 @@ from tests.fixtures.issuance import K
 EPOCH = 7
 WAIT = 120
 # The heap the agent runs in here: see bench/device.py for the smallest it needs.
-HEAP = os.environ.get("DTA_AGENT_HEAP", "256k")
+HEAP = os.environ.get("DTA_AGENT_HEAP", "240k")
 
 
 def _flashed(unix_bundle, root) -> EmulatedDevice:
