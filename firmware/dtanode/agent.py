@@ -93,13 +93,26 @@ class Agent:
                 self.link.close()
                 return 0
             self.sleep(G.CYCLE, "none", self.cfg["sleep_period_s"] * 1000)
+        self.keep_alive()
         self.listen(TURN_MS)
         return None
+
+    def keep_alive(self):
+        # MQTT keepalive for a device that stays awake: a PINGREQ every half period (umqtt sends
+        # none by itself, and the broker drops a client silent for 1.5 periods).
+        import time
+        half = self.cfg["keepalive"] * 500 if self.cfg["transport"] == "mqtt" else 0
+        now = self.board.ticks_ms()
+        if half and time.ticks_diff(now, self.pinged_at) >= half:
+            self.link.ping()
+            self.pinged_at = now
+            say("keepalive", period_s=self.cfg["keepalive"])
 
     def connect(self):
         from dtanode import transport
         self.link = transport.open_transport(self.brd, self.cfg, self.kid)
         self.sent_upto = -1
+        self.pinged_at = self.board.ticks_ms()
         say("network", link=repr(self.link.describe))
 
     def failed(self, step, e):
@@ -108,7 +121,9 @@ class Agent:
         if self.link is not None:
             self.link.close()
             self.link = None
-        self.round_done = False  # sessions are met again after a failure (tickets make it cheap)
+        # sessions are met again after a failure (tickets make it cheap), a share cut short too
+        self.round_done = False
+        self.peers.clear()
         say("failure", step=step, failures=self.failures, detail=repr(str(e)[:80]))
         if self.cfg["once"]:
             say("offline", reason=repr(str(e)))

@@ -82,6 +82,10 @@ class MqttTransport:
             self.describe = wifi.up(board, cfg)
         except wifi.NetError as e:
             raise LinkError("wifi", str(e)) from None
+        finally:
+            wifi = None
+            from dtanode.stages import unload
+            unload("dtanode.wifi")  # joined: the next connect loads it again
         simple.socket = _TimedSockets(cfg["socket_timeout_s"])
         self.cfg = cfg
         self.kid = kid
@@ -135,19 +139,20 @@ class MqttTransport:
         # -> (topic, frame) received within ms, or None.
         if self.inbox:
             return self.inbox.pop(0)
-        self.client.sock.settimeout(ms / 1000)
+        sock = self.client.sock
+        sock.settimeout(ms / 1000)
         try:
             self.client.wait_msg()
         except OSError as e:
             if e.args and e.args[0] in _TIMEOUTS:
+                sock.settimeout(self.cfg["socket_timeout_s"])
                 return None
-            self._drop()
+            self._drop()  # closed: its timeout is not set again (that would say EBADF instead)
             raise LinkError("link", repr(e)) from None
         except (IndexError, AssertionError) as e:
             self._drop()
             raise LinkError("link", repr(e)) from None
-        finally:
-            self.client.sock.settimeout(self.cfg["socket_timeout_s"])
+        sock.settimeout(self.cfg["socket_timeout_s"])
         return self.inbox.pop(0) if self.inbox else None
 
     def ping(self):

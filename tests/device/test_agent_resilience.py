@@ -178,3 +178,17 @@ def test_every_boot_failing_ends_in_safe_mode_until_provisioned(unix_bundle, tmp
     assert normal["failed_boots"] == 0 and hello["boot"] == normal["boot"]
     assert (dev.root / "key.bin").exists()
     assert gateway.wait_events(1)
+
+
+def test_an_awake_device_keeps_its_broker_connection_with_pings(unix_bundle, tmp_path,
+                                                                board_of):
+    # keepalive 1 s: mosquitto drops a client silent for 1.5 s, so six pings (3 s awake, idle)
+    # without a failure show the agent's PINGREQs keep the connection (umqtt sends none itself)
+    port = free_port()
+    with Mosquitto(tmp_path / "broker", port=port):
+        dev = device(unix_bundle, tmp_path / "dev", mqtt_port=port, keepalive=1)
+        watch = board_of(dev)
+        watch.until(lambda e: e["event"] == "hello")
+        watch.until(lambda e: len(watch.named("keepalive")) >= 6 or e["event"] == "failure")
+        assert not watch.named("failure"), watch.named("failure")
+        assert len(watch.named("keepalive")) >= 6
