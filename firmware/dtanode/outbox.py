@@ -37,14 +37,6 @@ _ID_AT = wire.HEADER_LEN + 8
 _buf = bytearray(wire.MAX_FRAME)
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 class OutboxError(DecodeError):
     pass
 
@@ -77,7 +69,7 @@ class Outbox:
 
     def _load(self):
         # Check the whole file's digest (streamed), then keep the ids.
-        if _exists(self.path + ".tmp"):
+        if records.exists(self.path + ".tmp"):
             os.remove(self.path + ".tmp")  # an interrupted rewrite: the old file is whole
         try:
             f = open(self.path, "rb")
@@ -167,7 +159,7 @@ class Outbox:
 
     def _stream(self, only=None):
         # Yield the length of each stored entry (in _buf), oldest first; only: ids to yield.
-        if not self.ids or not _exists(self.path):
+        if not self.ids or not records.exists(self.path):
             return
         with open(self.path, "rb") as f:
             f.read(HEAD_LEN)

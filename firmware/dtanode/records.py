@@ -44,7 +44,7 @@ def decode(magic, data):
     return data[6:6 + n]
 
 
-def _exists(path):
+def exists(path):
     try:
         os.stat(path)
         return True
@@ -54,7 +54,7 @@ def _exists(path):
 
 def load(path, magic):
     # A leftover <path>.tmp is an interrupted write: the old record (if any) is still whole.
-    if _exists(path + ".tmp"):
+    if exists(path + ".tmp"):
         os.remove(path + ".tmp")
     try:
         with open(path, "rb") as f:
