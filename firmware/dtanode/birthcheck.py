@@ -8,6 +8,7 @@ import time
 
 from dtacore import channel
 from dtacore.errors import DecodeError
+from dtacore.wire import _hex
 from dtanode.errors import PeerFailure
 from dtanode.stages import unload
 
@@ -88,7 +89,3 @@ def _expect(peer, what):
             raise PeerFailure("silent", "D-TA %s sent no %s" % (_hex(peer.dta8), what))
         if p[0] == channel.TRUST_PART or p[0] == channel.TRUST_REFUSED:
             return p
-
-
-def _hex(b):
-    return "".join("%02x" % x for x in b)

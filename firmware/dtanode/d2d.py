@@ -10,6 +10,7 @@
 
 from dtacore import channel
 from dtacore.errors import DecodeError, ProtocolError, VerifyError
+from dtacore.wire import _hex
 from dtanode import records
 from dtanode.stages import unload
 
@@ -17,10 +18,6 @@ D2D_MODULES = ("dtacore.handshake", "dtacore.handshake_responder", "dtacore.exch
                "dtacore.voucher", "dtacore.ecdsa", "dtacore.ecverify", "dtacore.ecdh",
                "dtacore.fixedbase", "dtacore.ecmult", "dtacore.gtable", "dtacore.gtable_comb",
                "dtacore.gtable_wnaf", "dtacore.secp256k1", "dtacore.der")
-
-
-def _hex(b):
-    return "".join("%02x" % x for x in b)
 
 
 def my_ead(agent):

@@ -15,6 +15,7 @@ import time
 
 from dtacore import channel
 from dtacore.errors import DecodeError, VerifyError
+from dtacore.wire import _hex
 from dtanode import records
 from dtanode.errors import PeerFailure
 from dtanode.stages import unload
@@ -230,7 +231,3 @@ class DtaPeer:
                 return self.session.open(p)
             except (DecodeError, VerifyError, W.UnexpectedMessageError):
                 continue  # a duplicate (replay window), a stale session's record
-
-
-def _hex(b):
-    return "".join("%02x" % x for x in b)

@@ -14,6 +14,7 @@ import struct
 
 from dtacore import channel
 from dtacore.errors import DecodeError, VerifyError
+from dtacore.wire import _hex
 from dtanode import records
 from dtanode.stages import unload
 
@@ -82,12 +83,21 @@ def receipt_base(agent, index):
     return struct.unpack(">I", raw[:4])[0], raw[4:84]
 
 
+def awaited_receipt(agent, index, epoch):
+    # -> the log index of D-TA index's share of this epoch while its anchored receipt is not
+    # verified yet, else None.
+    held = stored_share(agent, index, epoch)
+    if held is None:
+        return None
+    log_index = struct.unpack(">Q", held[4:12])[0]
+    return None if receipt_done(agent, index) == log_index else log_index
+
+
 def receipt_awaited(agent):
     # -> True when a share of this epoch is held whose anchored receipt is not verified yet.
     epoch = agent.cfg["epoch"]
     for i in range(len(agent.trust.ids)):
-        held = stored_share(agent, i, epoch)
-        if held is not None and receipt_done(agent, i) != struct.unpack(">Q", held[4:12])[0]:
+        if awaited_receipt(agent, i, epoch) is not None:
             return True
     return False
 
@@ -98,7 +108,7 @@ def intern_receipt_check(agent):
     # the VM's life, in pools that double and never move: loading them first mid-session grew
     # the pool there (1280 entries, one 14 KB block on the Unix port), at the check's peak in a
     # fragmented heap. Grown now, the check later reloads only the code.
-    if agent.trust is None or not receipt_awaited(agent):
+    if not receipt_awaited(agent):
         return
     for name in RECEIPT_CHECK:
         __import__(name)
@@ -121,11 +131,8 @@ class Flow:
         if wants_share(self.agent, self.peer.index, epoch):
             self.peer.send(channel.share_request(epoch))
             return
-        held = stored_share(self.agent, self.peer.index, epoch)
-        if held is None:
-            return
-        log_index = struct.unpack(">Q", held[4:12])[0]
-        if receipt_done(self.agent, self.peer.index) != log_index:
+        log_index = awaited_receipt(self.agent, self.peer.index, epoch)
+        if log_index is not None:
             base = receipt_base(self.agent, self.peer.index) or self.agent.trust.tip
             self.peer.send(channel.receipt_request(log_index, base[0]))
 
@@ -283,7 +290,3 @@ def combine_if_complete(agent):
 def _single(share, pub):
     # A federation of one: the share is the key (checked against its public share already).
     return share, pub
-
-
-def _hex(b):
-    return "".join("%02x" % x for x in b)

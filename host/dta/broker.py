@@ -46,7 +46,7 @@ def no_delay(client: mqtt.Client) -> None:
 
 
 class BrokerLink:
-    """Connect-and-wait for a link class; the subclass defines `stop()`."""
+    """Connect-and-wait, and stop, for a link class."""
 
     def __init__(self) -> None:
         self._subscribed = threading.Event()
@@ -78,5 +78,8 @@ class BrokerLink:
     def _acknowledged(self) -> None:
         self._subscribed.set()
 
-    def stop(self) -> None:  # pragma: no cover - every link defines its own
-        raise NotImplementedError
+    def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()

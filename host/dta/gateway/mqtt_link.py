@@ -269,7 +269,4 @@ class MqttLink(BrokerLink):
 
     def stop(self) -> None:
         self._stopping = True
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._client = None
+        super().stop()

@@ -94,8 +94,3 @@ class DeviceLink(BrokerLink):
         info = self._client.publish(info_topic, frame, qos=1)
         info.wait_for_publish(CONNECT_TIMEOUT)
 
-    def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()

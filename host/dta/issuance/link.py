@@ -109,8 +109,3 @@ class AuthorityLink(BrokerLink):
         if client is not None:
             client.publish(channel.topic_to_device(self.prefix, kid, self.dta8), frame, qos=1)
 
-    def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()
